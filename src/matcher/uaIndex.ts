@@ -1,0 +1,27 @@
+// Interface of the user-agent nearest-exemplar index (implementation: issue 3, features helper).
+export interface UaIndexParams {
+  readonly m: number;
+  readonly efConstruction: number;
+  readonly ef: number;
+}
+
+export const DEFAULT_UA_INDEX_PARAMS: UaIndexParams = { m: 16, efConstruction: 200, ef: 50 };
+
+/** The user-agent range of one flag, by its slot in the snapshot's UA-flag list. */
+export interface UaRangeInput {
+  readonly slot: number;
+  /** Embeddings of the flag's `similarTo` exemplars. */
+  readonly exemplars: readonly Float32Array[];
+  /** Exact user-agent hashes (distance 0). */
+  readonly hashes: readonly string[];
+}
+
+export interface UaIndex {
+  /** Number of slots (flags with a userAgent range). */
+  readonly slots: number;
+  /**
+   * Cosine distance from the request's user agent to each slot's nearest exemplar
+   * (0 for an exact hash match, Infinity when none is within reach). One query per call.
+   */
+  nearestDistances(vector: Float32Array | null, uaHash: string | null): Float64Array;
+}
