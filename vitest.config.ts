@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/setup/redisGlobal.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration and e2e tests start servers on free ports and use their own Redis key

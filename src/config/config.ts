@@ -10,6 +10,8 @@ export interface Config {
   readonly redisUrl: string;
   /** True when REDIS_URL was set explicitly: then the sidecar never falls back to files. */
   readonly redisUrlExplicit: boolean;
+  /** auto: Redis when set or answering, else files; redis or file force one. */
+  readonly store: 'auto' | 'redis' | 'file';
   readonly prefix: string;
   readonly grpcAddr: string;
   readonly adminAddr: string;
@@ -29,8 +31,6 @@ export interface Config {
   readonly snapshotFile: string | null;
   /** Streams served on one HTTP/2 connection before it is gracefully recycled (0 = never). */
   readonly streamsPerConnection: number;
-  /** Our own budget for a decision; well under Envoy's message_timeout (200 ms by default). */
-  readonly decisionBudgetMs: number;
   readonly hourBinWidth: number;
   readonly uaIndex: { readonly m: number; readonly efConstruction: number; readonly ef: number };
 }
@@ -60,6 +60,7 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
     .optional(),
+  PROFLAG_STORE: z.enum(['auto', 'redis', 'file']).default('auto'),
   PROFLAG_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:{}_.-]{1,64}$/, 'letters, digits and :{}_.-')
@@ -79,7 +80,6 @@ const envSchema = z.object({
   PROFLAG_FLAGS_DIR: z.string().min(1).default('examples/flags'),
   PROFLAG_SNAPSHOT_FILE: z.string().min(1).optional(),
   PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(500),
-  PROFLAG_DECISION_BUDGET_MS: int(1, 10_000).default(50),
   PROFLAG_HOUR_BIN_WIDTH: z.coerce
     .number()
     .int()
@@ -151,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
     redisUrlExplicit: e.REDIS_URL !== undefined,
+    store: e.PROFLAG_STORE,
     prefix: e.PROFLAG_PREFIX,
     grpcAddr: e.PROFLAG_GRPC_ADDR,
     adminAddr: e.PROFLAG_ADMIN_ADDR,
@@ -168,7 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     flagsDir: e.PROFLAG_FLAGS_DIR,
     snapshotFile: e.PROFLAG_SNAPSHOT_FILE ?? null,
     streamsPerConnection: e.PROFLAG_STREAMS_PER_CONNECTION,
-    decisionBudgetMs: e.PROFLAG_DECISION_BUDGET_MS,
     hourBinWidth: e.PROFLAG_HOUR_BIN_WIDTH,
     uaIndex: Object.freeze({
       m: e.PROFLAG_UA_INDEX_M,

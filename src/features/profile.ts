@@ -9,8 +9,15 @@ export interface RequestProfile {
   readonly endpoint: string | null;
   /** Request body size in bytes (content-length), null when unknown. */
   readonly payloadSize: number | null;
+  /**
+   * Log-scale bin of payloadSize (0 = empty, k = [2^(k-1), 2^k) bytes), null when unknown.
+   * Always set by the extractor; optional only so that hand-made profiles in tests may omit it.
+   */
+  readonly sizeBin?: number | null;
   /** Hour of day 0-23 in PROFLAG_TZ. */
   readonly hour: number;
+  /** First hour of the coarse hour bin (PROFLAG_HOUR_BIN_WIDTH), e.g. width 4: 13 → 12. Always set by the extractor. */
+  readonly hourBin?: number;
   /** ISO 3166-1 alpha-2 country, null when unknown. */
   readonly country: string | null;
   /** Two-letter continent code (EU, NA, ...), null when unknown. */

@@ -22,6 +22,7 @@
 // test/unit/features/userAgentQuality.test.ts): the figures are recorded in
 // docs of the bench output and in UA_EMBED_MEASURED below.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 export const UA_EMBED_DIMS = 64;
 /** Characters of the user agent that the embedding looks at. Real UAs are ~100-300 long. */
@@ -50,7 +51,7 @@ export interface UaEmbedWeights {
 /** The chosen weights (by measurement, see the header comment and UA_EMBED_MEASURED). */
 export const DEFAULT_UA_EMBED_WEIGHTS: UaEmbedWeights = Object.freeze({
   product: 1,
-  productPair: 0.7,
+  productPair: 1.2,
   comment: 0.8,
   ngram: 0.25,
   ngramSize: 3,
@@ -124,11 +125,7 @@ function hashCodes(s: string): number {
 
 // Raw FNV-1a values of the boilerplate tokens (matched before seeding, in or out of parentheses).
 export const UA_BOILERPLATE_TOKENS: readonly string[] = ['mozilla', 'applewebkit', 'khtml', 'like', 'gecko'];
-let BOILERPLATE = new Set(UA_BOILERPLATE_TOKENS.map(hashCodes));
-/** Experiment hook: replace the boilerplate list. */
-export function setUaBoilerplateForExperiment(words: readonly string[]): void {
-  BOILERPLATE = new Set(words.map(hashCodes));
-}
+const BOILERPLATE: ReadonlySet<number> = new Set(UA_BOILERPLATE_TOKENS.map(hashCodes));
 
 // Scratch buffers: the embedder is synchronous and single-threaded, so one set is enough.
 const masked = new Uint16Array(UA_EMBED_MAX_CHARS);
@@ -252,4 +249,63 @@ export function cosineDistance(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < n; i++) dot += a[i]! * b[i]!;
   const d = 1 - dot;
   return d < 0 ? 0 : d > 2 ? 2 : d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-user-agent cache
+
+export interface UaFeatures {
+  /** Keyed hash (see createUaHasher). */
+  readonly hash: string;
+  /** The embedding; shared by every request with this user agent: read it, never write it. */
+  readonly vector: Float32Array;
+}
+
+export interface UaFeatureCacheOptions {
+  readonly key: Buffer | string;
+  /** Entries kept (least recently used first out); default 10,000. */
+  readonly maxEntries?: number;
+  readonly embed?: UaEmbedder;
+}
+
+export interface UaFeatureCache {
+  /** Hash and embedding of a user agent; null for a missing or blank one. Never throws. */
+  features(ua: string | undefined | null): UaFeatures | null;
+  /** Entries currently cached. */
+  readonly size: number;
+}
+
+export const DEFAULT_UA_CACHE_SIZE = 10_000;
+
+/** True when the string has a character other than spaces and controls. */
+function hasContent(ua: string): boolean {
+  const n = ua.length < 64 ? ua.length : 64;
+  for (let i = 0; i < n; i++) if (!isSpaceLike(ua.charCodeAt(i))) return true;
+  if (ua.length <= 64) return false;
+  return ua.trim().length > 0;
+}
+
+/**
+ * Hash every user agent (the keyed hash is the cache key, so the raw string is never kept),
+ * embed it only on a cache miss. The cache holds hash → embedding.
+ */
+export function createUaFeatureCache(opts: UaFeatureCacheOptions): UaFeatureCache {
+  const hasher = createUaHasher(opts.key);
+  const embed = opts.embed ?? embedUserAgent;
+  const max = opts.maxEntries !== undefined && Number.isInteger(opts.maxEntries) && opts.maxEntries > 0 ? opts.maxEntries : DEFAULT_UA_CACHE_SIZE;
+  const cache = new LRUCache<string, UaFeatures>({ max });
+  return {
+    features(ua: string | undefined | null): UaFeatures | null {
+      if (typeof ua !== 'string' || ua.length === 0 || !hasContent(ua)) return null;
+      const hash = hasher(ua);
+      const hit = cache.get(hash);
+      if (hit !== undefined) return hit;
+      const entry: UaFeatures = { hash, vector: embed(ua) };
+      cache.set(hash, entry);
+      return entry;
+    },
+    get size(): number {
+      return cache.size;
+    },
+  };
 }

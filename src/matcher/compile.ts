@@ -189,7 +189,7 @@ export function compileSnapshot(
           exemplars: ua.similarTo.map((s) => builder.embed(s)),
           hashes: ua.hashes,
           maxDistance: ua.maxDistance,
-        } as UaRangeInput);
+        });
         slots.set(def.name, slot);
       } catch (err) {
         rejected.push({ key: def.name, reason: `user-agent exemplars: ${(err as Error).message}` });
@@ -203,10 +203,16 @@ export function compileSnapshot(
   const previous = options.previous ?? null;
   if (builder && uaInputs.length > 0) {
     const prev = previous ? internals.get(previous) : undefined;
-    uaIndex =
-      prev && prev.uaSignature === signature && previous?.uaIndex
-        ? previous.uaIndex
-        : builder.build(uaInputs, options.uaIndexParams ?? DEFAULT_UA_INDEX_PARAMS);
+    if (prev && prev.uaSignature === signature && previous?.uaIndex) {
+      uaIndex = previous.uaIndex;
+    } else {
+      try {
+        uaIndex = builder.build(uaInputs, options.uaIndexParams ?? DEFAULT_UA_INDEX_PARAMS);
+      } catch (err) {
+        // The flags still serve; their user-agent dimension matches nothing until a rebuild.
+        rejected.push({ key: '(user-agent index)', reason: `index build failed: ${(err as Error).message}` });
+      }
+    }
   }
 
   const snapshot: Snapshot = Object.freeze({

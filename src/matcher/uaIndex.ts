@@ -14,6 +14,11 @@ export interface UaRangeInput {
   readonly exemplars: readonly Float32Array[];
   /** Exact user-agent hashes (distance 0). */
   readonly hashes: readonly string[];
+  /**
+   * The range's reach (its flag's `maxDistance`). Optional: when given, the index may answer
+   * Infinity instead of an exact distance for exemplars that are certainly beyond it.
+   */
+  readonly maxDistance?: number;
 }
 
 export interface UaIndex {
@@ -22,6 +27,8 @@ export interface UaIndex {
   /**
    * Cosine distance from the request's user agent to each slot's nearest exemplar
    * (0 for an exact hash match, Infinity when none is within reach). One query per call.
+   * The returned array may be shared with later calls (results are cached per UA hash):
+   * read it, never write it.
    */
   nearestDistances(vector: Float32Array | null, uaHash: string | null): Float64Array;
 }

@@ -51,41 +51,58 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: 'HTTP/2 connections closed gracefully after PROFLAG_STREAMS_PER_CONNECTION streams',
       registers,
     }),
-    snapshotVersion: new Gauge({
-      name: 'proflag_snapshot_version',
-      help: 'proflag:version of the snapshot being served (-1 when the source has none)',
-      registers,
-    }),
-    snapshotFlags: new Gauge({
-      name: 'proflag_snapshot_flags',
-      help: 'enabled flags in the snapshot being served',
-      registers,
-    }),
-    snapshotRejected: new Gauge({
-      name: 'proflag_snapshot_rejected_flags',
-      help: 'flags rejected when the served snapshot was compiled',
-      registers,
-    }),
-    snapshotAgeSeconds: new Gauge({
-      name: 'proflag_snapshot_sync_age_seconds',
-      help: 'seconds since the last successful sync with the flag store',
-      registers,
-    }),
-    snapshotStale: new Gauge({
-      name: 'proflag_snapshot_stale',
-      help: '1 when the change feed has been lost longer than PROFLAG_STALE_AFTER_MS',
-      registers,
-    }),
     storeReloads: new Counter({
       name: 'proflag_store_reloads_total',
-      help: 'snapshot compiles by trigger (start, change, resync) and result',
-      labelNames: ['trigger', 'result'] as const,
+      help: 'flag store reloads by outcome (applied, unchanged, held, failed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    storeReloadSeconds: new Histogram({
+      name: 'proflag_store_reload_seconds',
+      help: 'one reload: read, validate and compile',
+      buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5],
+      registers,
+    }),
+    storeCompileSeconds: new Histogram({
+      name: 'proflag_store_compile_seconds',
+      help: 'compiling one snapshot',
+      buckets: [0.0005, 0.002, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 5],
+      registers,
+    }),
+    storeFlagsRejected: new Counter({
+      name: 'proflag_store_flags_rejected_total',
+      help: 'flag documents newly rejected (invalid JSON, schema or compile errors)',
+      registers,
+    }),
+    storeRejectedFlags: new Gauge({
+      name: 'proflag_store_rejected_flags',
+      help: 'flag documents rejected in the snapshot being served',
       registers,
     }),
     storeErrors: new Counter({
       name: 'proflag_store_errors_total',
-      help: 'flag store errors by error code',
-      labelNames: ['code'] as const,
+      help: 'flag store errors by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    storeVersion: new Gauge({
+      name: 'proflag_store_version',
+      help: 'proflag:version of the snapshot being served (-1 when the source has none)',
+      registers,
+    }),
+    storeLastSync: new Gauge({
+      name: 'proflag_store_last_sync_timestamp_seconds',
+      help: 'when the last successful sync with the flag store happened; age = time() - this',
+      registers,
+    }),
+    storeStale: new Gauge({
+      name: 'proflag_store_stale',
+      help: '1 when the change feed has been lost longer than PROFLAG_STALE_AFTER_MS',
+      registers,
+    }),
+    storeFeedConnected: new Gauge({
+      name: 'proflag_store_feed_connected',
+      help: '1 while the change feed (Redis pub/sub or folder watch) is connected',
       registers,
     }),
     storeDataLoss: new Gauge({

@@ -115,3 +115,62 @@ export function measureUaQuality(corpus: readonly LabelledUa[], embed: (ua: stri
     queries: corpus.length,
   };
 }
+
+/** A small deterministic PRNG (LCG) for reproducible synthetic data. */
+export function lcg(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * `count` user agents with pairwise distinct embeddings: real ones from the corpus with a
+ * random device-model-like word added to their first comment (`; ABCD-efgh`). Used to build
+ * indexes of realistic shape but arbitrary size (the real corpus has few distinct vectors
+ * once version digits are masked).
+ */
+export function syntheticUserAgents(
+  corpus: readonly Pick<LabelledUa, 'ua'>[],
+  count: number,
+  embed: (ua: string) => Float32Array,
+  seed = 1,
+): { readonly uas: string[]; readonly vectors: Float32Array[] } {
+  const rnd = lcg(seed);
+  const word = (): string => {
+    let w = '';
+    const n = 3 + Math.floor(rnd() * 6);
+    for (let i = 0; i < n; i++) w += String.fromCharCode(97 + Math.floor(rnd() * 26));
+    return w;
+  };
+  const uas: string[] = [];
+  const vectors: Float32Array[] = [];
+  const keys = new Set<string>();
+  let guard = count * 20;
+  while (uas.length < count && guard-- > 0) {
+    const base = corpus[Math.floor(rnd() * corpus.length)]!.ua;
+    const close = base.indexOf(')');
+    const ua = close < 0 ? `${base} ${word()}` : `${base.slice(0, close)}; ${word().toUpperCase()}-${word()}${base.slice(close)}`;
+    const v = embed(ua);
+    const key = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+    if (keys.has(key)) continue;
+    keys.add(key);
+    uas.push(ua);
+    vectors.push(v);
+  }
+  return { uas, vectors };
+}
+
+/** Distinct vectors (by exact bytes) of a list, in first-seen order. */
+export function distinctVectors(vectors: readonly Float32Array[]): Float32Array[] {
+  const seen = new Set<string>();
+  const out: Float32Array[] = [];
+  for (const v of vectors) {
+    const key = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(v);
+  }
+  return out;
+}

@@ -1,0 +1,620 @@
+// The FFR edge: keeps the served snapshot in step with the flags in Redis.
+//
+// - Start: serve the last-good snapshot file if one is configured (else nothing), connect in
+//   the background, and load once the connection is ready. Not `loaded` (not ready) before.
+// - Changes: `<prefix>changes` on a second connection asks for a reload; bursts coalesce
+//   (one reload running, at most one pending, a short debounce). A periodic full resync
+//   catches writes made without a publish; it compiles only when the version or the
+//   documents differ.
+// - Redis away: the snapshot stays; both connections retry with capped, jittered backoff;
+//   the first ready connection after an outage triggers a resync. Requests never touch
+//   Redis, and no command waits in an offline queue.
+// - Redis back empty (the version key gone, no flags, after a version > 0 was served): data
+//   loss, not deletion. The snapshot is held, an alarm is logged, counted and written to the
+//   status key, until the version key (or any flag) reappears.
+// - Every sync writes this replica's view (version, staleness, rejected flags with reasons)
+//   to `<prefix>status:<replicaId>` with a TTL, for `scripts/ffr status`.
+import { hostname } from 'node:os';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { redisKeys, type RedisKeys } from './redisKeys.js';
+import { ReloadScheduler } from './reloadScheduler.js';
+import {
+  buildSnapshot,
+  documentsDigest,
+  RejectionReporter,
+  type CompileSnapshot,
+  type FlagDocument,
+} from './snapshotBuilder.js';
+import { readSnapshotFile, writeSnapshotFile } from './snapshotFile.js';
+import type { SnapshotHolder } from './snapshotHolder.js';
+import { noopStoreMetrics, type StoreMetrics } from './storeMetrics.js';
+
+export type DataLossPolicy = 'hold' | 'accept';
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL, with user:password when needed. Ignored with `cluster`. */
+  readonly redisUrl: string;
+  /** Key and channel prefix, e.g. 'proflag:' (cluster: '{proflag}:'). */
+  readonly prefix: string;
+  /** Full resync period, ms. */
+  readonly resyncMs: number;
+  /** Report stale when the change feed is down, or no sync succeeded, for this long (ms). */
+  readonly staleAfterMs: number;
+  readonly logger: Logger;
+  readonly metrics?: StoreMetrics;
+  readonly compile: CompileSnapshot;
+  readonly holder: SnapshotHolder;
+  /** Persist the last good documents here and serve them when Redis is away at start. */
+  readonly snapshotFile?: string | null;
+  /** Names this replica's status key. Default: `<hostname>-<pid>`. */
+  readonly replicaId?: string;
+  /** Debounce between a change signal and the reload, ms. Default 20. */
+  readonly debounceMs?: number;
+  /** Reconnect and reload-retry backoff. Default 100 ms doubling up to 10 s, jittered. */
+  readonly backoff?: BackoffOptions;
+  /** Default 2000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** A command without an answer after this long fails (a hung Redis). Default 5000 ms. */
+  readonly commandTimeoutMs?: number;
+  /** SCAN COUNT hint. Default 1000. */
+  readonly scanCount?: number;
+  /** Keys per MGET. Default 500. */
+  readonly batchSize?: number;
+  /** A load that finds more flag keys fails (and keeps the snapshot). Default 100,000. */
+  readonly maxFlags?: number;
+  /** 'hold' (default): an emptied Redis is data loss. 'accept': serve the empty set. */
+  readonly dataLossPolicy?: DataLossPolicy;
+  /** TTL of the status key, s. Default max(60, 3 × resync). */
+  readonly statusTtlSeconds?: number;
+  /** Extra ioredis options (TLS, Sentinel `sentinels` + `name`, ...), merged over ours. */
+  readonly redisOptions?: RedisOptions;
+  /** Redis Cluster instead of one node (then `redisUrl` is not used). */
+  readonly cluster?: { readonly nodes: ClusterNode[]; readonly options?: ClusterOptions };
+}
+
+type Client = Redis | Cluster;
+
+interface LoadResult {
+  readonly version: number | null;
+  readonly documents: FlagDocument[];
+  /** The version changed while the keys were read: read again. */
+  readonly moved: boolean;
+}
+
+const REDIS_SOURCE = 'redis';
+
+export class RedisStore {
+  readonly #o: Required<
+    Omit<RedisStoreOptions, 'snapshotFile' | 'redisOptions' | 'cluster' | 'metrics'>
+  > & { metrics: StoreMetrics };
+  readonly #snapshotFile: string | null;
+  readonly #keys: RedisKeys;
+  readonly #log: Logger;
+  readonly #holder: SnapshotHolder;
+  readonly #metrics: StoreMetrics;
+  readonly #command: Client;
+  readonly #subscriber: Client;
+  readonly #scheduler: ReloadScheduler;
+  readonly #reporter: RejectionReporter;
+  #lastVersion: number | null = null;
+  #lastDigest: string | null = null;
+  #syncedOnce = false;
+  #started = false;
+  #closed = false;
+  #resyncTimer: NodeJS.Timeout | null = null;
+  #staleTimer: NodeJS.Timeout | null = null;
+  #wasStale = false;
+  #commandDown = false;
+  #feedDown = false;
+  #persistQueued: { version: number | null; documents: FlagDocument[] } | null = null;
+  #persisting: Promise<void> | null = null;
+  #loadedWaiters: Array<() => void> = [];
+  #lastError: string | null = null;
+
+  constructor(options: RedisStoreOptions) {
+    const resyncMs = options.resyncMs;
+    if (!(resyncMs > 0)) throw new RangeError(`resyncMs must be > 0, got ${resyncMs}`);
+    this.#o = {
+      redisUrl: options.redisUrl,
+      prefix: options.prefix,
+      resyncMs,
+      staleAfterMs: options.staleAfterMs,
+      logger: options.logger,
+      metrics: options.metrics ?? noopStoreMetrics,
+      compile: options.compile,
+      holder: options.holder,
+      replicaId: options.replicaId ?? `${hostname()}-${process.pid}`,
+      debounceMs: options.debounceMs ?? 20,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+      commandTimeoutMs: options.commandTimeoutMs ?? 5000,
+      scanCount: options.scanCount ?? 1000,
+      batchSize: options.batchSize ?? 500,
+      maxFlags: options.maxFlags ?? 100_000,
+      dataLossPolicy: options.dataLossPolicy ?? 'hold',
+      statusTtlSeconds: options.statusTtlSeconds ?? Math.max(60, Math.ceil((3 * resyncMs) / 1000)),
+    };
+    this.#snapshotFile = options.snapshotFile ?? null;
+    this.#keys = redisKeys(options.prefix);
+    this.#log = options.logger.child({ component: 'redisStore' });
+    this.#holder = options.holder;
+    this.#metrics = this.#o.metrics;
+    this.#holder.configureStaleness(options.staleAfterMs);
+    this.#reporter = new RejectionReporter(this.#log, this.#metrics);
+
+    const backoff = this.#o.backoff;
+    const common: RedisOptions = {
+      lazyConnect: true,
+      // Nothing waits for Redis: a command while disconnected fails at once.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: this.#o.connectTimeoutMs,
+      retryStrategy: (attempt: number) => backoffDelay(attempt, backoff),
+      connectionName: `proflag:${this.#o.replicaId}`,
+      ...options.redisOptions,
+    };
+    if (options.cluster) {
+      const clusterOptions: ClusterOptions = {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (attempt: number) => backoffDelay(attempt, backoff),
+        ...options.cluster.options,
+        redisOptions: { ...common, ...options.cluster.options?.redisOptions },
+      };
+      this.#command = new Cluster(options.cluster.nodes, clusterOptions);
+      this.#subscriber = new Cluster(options.cluster.nodes, {
+        ...clusterOptions,
+        // We subscribe ourselves on every ready, to know when the feed is really back.
+        autoResubscribe: false,
+      } as ClusterOptions);
+    } else {
+      this.#command = new Redis(this.#o.redisUrl, { ...common, commandTimeout: this.#o.commandTimeoutMs });
+      this.#subscriber = new Redis(this.#o.redisUrl, {
+        ...common,
+        autoResubscribe: false,
+        connectionName: `proflag:${this.#o.replicaId}:feed`,
+      });
+    }
+
+    this.#scheduler = new ReloadScheduler({
+      debounceMs: this.#o.debounceMs,
+      run: (reason) => this.#reload(reason),
+      retryDelayMs: (attempt) =>
+        Math.min(backoffDelay(attempt, backoff), Math.max(resyncMs, backoff.baseMs)),
+    });
+  }
+
+  get keys(): RedisKeys {
+    return this.#keys;
+  }
+
+  get replicaId(): string {
+    return this.#o.replicaId;
+  }
+
+  /** Loaded from Redis at least once (or holding a snapshot through suspected data loss). */
+  get ready(): boolean {
+    return this.#holder.loaded;
+  }
+
+  /** How many reloads have run (each may or may not have compiled). */
+  get reloadCount(): number {
+    return this.#scheduler.runs;
+  }
+
+  /** Start in the background; resolves once the last-good file (if any) is served. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('RedisStore already started');
+    this.#started = true;
+    if (this.#snapshotFile !== null) await this.#serveSnapshotFile(this.#snapshotFile);
+    this.#metrics.feedConnected(false);
+    this.#wireCommand();
+    this.#wireSubscriber();
+    this.#command.connect().catch(() => {
+      // Reported through the 'error' handler; ioredis keeps retrying with our backoff.
+    });
+    this.#subscriber.connect().catch(() => {});
+    this.#resyncTimer = setInterval(() => this.#scheduler.request('resync'), this.#o.resyncMs);
+    this.#resyncTimer.unref();
+    const staleEvery = Math.max(50, Math.min(1000, Math.floor(this.#o.staleAfterMs / 4)));
+    this.#staleTimer = setInterval(() => this.#checkStale(), staleEvery);
+    this.#staleTimer.unref();
+  }
+
+  /** Ask for a reload now (also what the change feed does). */
+  requestReload(reason = 'manual'): void {
+    this.#scheduler.request(reason);
+  }
+
+  /** Resolves true once loaded, false after `timeoutMs` without. */
+  waitUntilLoaded(timeoutMs: number): Promise<boolean> {
+    if (this.#holder.loaded) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const i = this.#loadedWaiters.indexOf(done);
+        if (i >= 0) this.#loadedWaiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#loadedWaiters.push(done);
+    });
+  }
+
+  /** Stop reloading, remove the status key (best effort) and close both connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#resyncTimer) clearInterval(this.#resyncTimer);
+    if (this.#staleTimer) clearInterval(this.#staleTimer);
+    this.#scheduler.stop();
+    await withTimeout(this.#scheduler.whenIdle(), 2000);
+    if (this.#persisting) await withTimeout(this.#persisting, 2000);
+    if (this.#command.status === 'ready') {
+      await withTimeout(this.#command.del(this.#keys.status(this.#o.replicaId)).catch(() => 0), 500);
+    }
+    await Promise.all([quit(this.#command), quit(this.#subscriber)]);
+    for (const w of this.#loadedWaiters.splice(0)) w();
+  }
+
+  // --- connections ----------------------------------------------------------------------
+
+  #wireCommand(): void {
+    const c = this.#command;
+    c.on('ready', () => {
+      if (this.#commandDown) this.#log.info('Redis connection is back; resyncing');
+      this.#commandDown = false;
+      this.#scheduler.request('connected');
+    });
+    c.on('error', (err: Error) => this.#connectionError('command', err));
+    c.on('close', () => {
+      if (this.#closed || this.#commandDown) return;
+      this.#commandDown = true;
+      this.#log.warn('Redis connection lost; serving the current snapshot, reconnecting with backoff');
+    });
+  }
+
+  #wireSubscriber(): void {
+    const s = this.#subscriber;
+    s.on('ready', () => {
+      s.subscribe(this.#keys.changes).then(
+        () => {
+          if (this.#feedDown) this.#log.info('change feed is back');
+          this.#feedDown = false;
+          this.#holder.setFeedConnected(true);
+          this.#metrics.feedConnected(true);
+          // Messages sent while we were away are lost: catch up.
+          this.#scheduler.request('feed-connected');
+        },
+        (err: Error) => {
+          if (this.#closed) return;
+          this.#metrics.error('subscribe');
+          this.#log.warn({ err: err.message }, 'subscribing to the change channel failed; reconnecting');
+          s.disconnect(true);
+        },
+      );
+    });
+    s.on('message', (channel: string) => {
+      if (channel === this.#keys.changes) this.#scheduler.request('change');
+    });
+    s.on('error', (err: Error) => this.#connectionError('feed', err));
+    s.on('close', () => {
+      this.#holder.setFeedConnected(false);
+      this.#metrics.feedConnected(false);
+      if (this.#closed || this.#feedDown) return;
+      this.#feedDown = true;
+      this.#log.warn('change feed lost; changes reach this replica again after reconnect');
+    });
+  }
+
+  #connectionError(which: 'command' | 'feed', err: Error): void {
+    if (this.#closed) return;
+    this.#metrics.error('connection');
+    const down = which === 'command' ? this.#commandDown : this.#feedDown;
+    const fields = { connection: which, err: err.message };
+    // Every failed reconnect emits an error: log the first of an outage, then stay quiet.
+    if (down) this.#log.debug(fields, 'Redis connection error');
+    else this.#log.warn(fields, 'Redis connection error');
+  }
+
+  // --- loading ----------------------------------------------------------------------------
+
+  async #reload(reason: string): Promise<boolean> {
+    if (this.#closed) return true;
+    const started = performance.now();
+    let loaded: LoadResult;
+    try {
+      loaded = await this.#readAll();
+    } catch (err) {
+      return this.#failed('load', `reading flags from Redis failed: ${(err as Error).message}`, started, reason);
+    }
+    if (loaded.moved) this.#scheduler.request('version-moved');
+
+    const served = this.#holder.current.version;
+    const { version, documents } = loaded;
+    if (
+      version === null &&
+      documents.length === 0 &&
+      served !== null &&
+      served > 0 &&
+      this.#o.dataLossPolicy === 'hold'
+    ) {
+      return this.#holdForDataLoss(served, started);
+    }
+    if (this.#holder.dataLossSuspected) {
+      this.#holder.setDataLossSuspected(false);
+      this.#metrics.dataLossSuspected(false);
+      this.#log.warn({ version }, 'Redis has flags again; data-loss alarm cleared');
+    }
+
+    const digest = documentsDigest(documents);
+    if (this.#syncedOnce && version === this.#lastVersion && digest === this.#lastDigest) {
+      this.#synced();
+      this.#metrics.reload('unchanged', (performance.now() - started) / 1000);
+      this.#writeStatus();
+      return true;
+    }
+
+    let built;
+    try {
+      built = buildSnapshot(documents, { version, source: REDIS_SOURCE }, this.#o.compile, { keyIsName: true });
+    } catch (err) {
+      // A bug in compile: keep serving what we have, retry on the next signal or resync.
+      return this.#failed('compile', `compiling the snapshot failed: ${(err as Error).message}`, started, reason);
+    }
+    if (served !== null && version !== null && version < served) {
+      this.#log.warn({ from: served, to: version }, 'flag version went backwards (Redis restored or re-imported)');
+    }
+    this.#holder.swap(built.snapshot);
+    this.#lastVersion = version;
+    this.#lastDigest = digest;
+    this.#synced();
+    this.#reporter.report(built.snapshot.rejected, built.validated.warnings);
+    this.#metrics.compiled(built.compileSeconds);
+    this.#metrics.version(version);
+    const seconds = (performance.now() - started) / 1000;
+    this.#metrics.reload('applied', seconds);
+    this.#log.info(
+      {
+        version,
+        flags: built.snapshot.flagCount,
+        rejected: built.snapshot.rejected.length,
+        reason,
+        ms: Math.round(seconds * 1000),
+      },
+      'snapshot loaded from Redis',
+    );
+    this.#writeStatus();
+    if (this.#snapshotFile !== null) this.#persist({ version, documents: built.validated.accepted });
+    return true;
+  }
+
+  async #readAll(): Promise<LoadResult> {
+    const before = await this.#readVersion();
+    const documents = await this.#readDocuments();
+    const after = await this.#readVersion();
+    return { version: before, documents, moved: after !== before };
+  }
+
+  async #readVersion(): Promise<number | null> {
+    const raw = await this.#command.get(this.#keys.version);
+    if (raw === null) return null;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n)) {
+      throw new Error(`${this.#keys.version} holds ${JSON.stringify(raw.slice(0, 40))}, not an integer`);
+    }
+    return n;
+  }
+
+  async #readDocuments(): Promise<FlagDocument[]> {
+    const nodes = this.#command instanceof Cluster ? this.#command.nodes('master') : [this.#command];
+    const flagPrefix = this.#keys.flagPrefix;
+    const documents: FlagDocument[] = [];
+    const seen = new Set<string>();
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.#keys.flagPattern, 'COUNT', this.#o.scanCount);
+        cursor = next;
+        const fresh = keys.filter((k) => !seen.has(k));
+        for (const k of fresh) seen.add(k);
+        if (seen.size > this.#o.maxFlags) {
+          throw new Error(`more than ${this.#o.maxFlags} flag keys (maxFlags); keeping the current snapshot`);
+        }
+        for (let i = 0; i < fresh.length; i += this.#o.batchSize) {
+          const batch = fresh.slice(i, i + this.#o.batchSize);
+          const values = await this.#getMany(node, batch);
+          for (let j = 0; j < batch.length; j++) {
+            const text = values[j];
+            // null: deleted between SCAN and GET; a later change signal covers it.
+            if (typeof text === 'string') documents.push({ key: batch[j]!.slice(flagPrefix.length), text });
+          }
+        }
+      } while (cursor !== '0');
+    }
+    return documents;
+  }
+
+  /** MGET on one node; in a cluster, GETs pipelined to the node that owns the keys. */
+  async #getMany(node: Redis, keys: string[]): Promise<Array<string | null>> {
+    if (!(this.#command instanceof Cluster)) return node.mget(...keys);
+    const replies = (await node.pipeline(keys.map((k) => ['get', k])).exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return typeof value === 'string' ? value : null;
+    });
+  }
+
+  #holdForDataLoss(served: number, started: number): boolean {
+    if (!this.#holder.dataLossSuspected) {
+      this.#log.error(
+        { servedVersion: served, versionKey: this.#keys.version },
+        'DATA LOSS SUSPECTED: Redis has no version key and no flags, but this replica served a ' +
+          'version > 0. Keeping the current snapshot until the flags are restored (scripts/ffr import).',
+      );
+    }
+    this.#holder.setDataLossSuspected(true);
+    this.#holder.recordError(`data loss suspected: Redis is empty after serving version ${served}`);
+    this.#lastError = 'data loss suspected';
+    this.#metrics.dataLossSuspected(true);
+    this.#metrics.reload('held', (performance.now() - started) / 1000);
+    // Ready (we serve a sensible snapshot), but no sync: age grows and staleness follows.
+    this.#markLoaded();
+    this.#writeStatus();
+    return true;
+  }
+
+  #failed(kind: 'load' | 'compile', message: string, started: number, reason: string): boolean {
+    this.#holder.recordError(message);
+    this.#metrics.error(kind);
+    this.#metrics.reload('failed', (performance.now() - started) / 1000);
+    // While Redis is down every retry fails the same way: warn once per distinct message.
+    if (message !== this.#lastError) this.#log.warn({ reason }, message);
+    else this.#log.debug({ reason }, message);
+    this.#lastError = message;
+    return false;
+  }
+
+  #synced(): void {
+    const now = Date.now();
+    this.#holder.recordSync(now);
+    this.#syncedOnce = true;
+    this.#lastError = null;
+    this.#metrics.lastSync(now);
+    this.#markLoaded();
+  }
+
+  #markLoaded(): void {
+    if (!this.#holder.loaded) this.#holder.recordLoaded();
+    for (const w of this.#loadedWaiters.splice(0)) w();
+  }
+
+  #checkStale(): void {
+    const stale = this.#holder.stale;
+    if (stale === this.#wasStale) return;
+    this.#wasStale = stale;
+    this.#metrics.stale(stale);
+    const s = this.#holder.sync;
+    if (stale) {
+      this.#log.warn(
+        { ageMs: s.ageMs, feedConnected: s.feedConnected, version: s.version },
+        'serving a stale snapshot: no sync or change feed for longer than staleAfterMs',
+      );
+    } else {
+      this.#log.info({ version: s.version }, 'snapshot is fresh again');
+    }
+  }
+
+  // --- status key and last-good file -----------------------------------------------------------
+
+  #writeStatus(): void {
+    if (this.#command.status !== 'ready') return;
+    const s = this.#holder.sync;
+    const snap = this.#holder.current;
+    const body = JSON.stringify({
+      replica: this.#o.replicaId,
+      host: hostname(),
+      pid: process.pid,
+      source: s.source,
+      version: s.version,
+      loaded: s.loaded,
+      lastSyncAt: s.lastSyncAt,
+      updatedAt: Date.now(),
+      stale: s.stale,
+      feedConnected: s.feedConnected,
+      dataLossSuspected: s.dataLossSuspected,
+      lastError: s.lastError,
+      flagCount: s.flagCount,
+      rejected: snap.rejected.slice(0, 200).map((r) => ({ key: r.key, reason: r.reason })),
+    });
+    this.#command
+      .set(this.#keys.status(this.#o.replicaId), body, 'EX', this.#o.statusTtlSeconds)
+      .catch((err: Error) => {
+        this.#metrics.error('status');
+        this.#log.debug({ err: err.message }, 'writing the status key failed');
+      });
+  }
+
+  async #serveSnapshotFile(path: string): Promise<void> {
+    let persisted;
+    try {
+      persisted = await readSnapshotFile(path);
+    } catch (err) {
+      this.#metrics.error('snapshot_file');
+      this.#log.warn({ path, err: (err as Error).message }, 'last-good snapshot file unusable; starting empty');
+      return;
+    }
+    if (persisted === null) {
+      this.#log.info({ path }, 'no last-good snapshot file yet; starting empty');
+      return;
+    }
+    try {
+      const built = buildSnapshot(
+        persisted.documents,
+        { version: persisted.version, source: `last-good:${path}` },
+        this.#o.compile,
+        { keyIsName: true },
+      );
+      this.#holder.swap(built.snapshot);
+      this.#reporter.report(built.snapshot.rejected, built.validated.warnings);
+      this.#metrics.version(persisted.version);
+      this.#log.warn(
+        { path, version: persisted.version, flags: built.snapshot.flagCount, savedAt: persisted.savedAt },
+        'serving the last-good snapshot file until Redis answers',
+      );
+    } catch (err) {
+      this.#metrics.error('compile');
+      this.#log.error({ path, err: (err as Error).message }, 'compiling the last-good snapshot failed');
+    }
+  }
+
+  #persist(data: { version: number | null; documents: FlagDocument[] }): void {
+    const path = this.#snapshotFile;
+    if (path === null) return;
+    this.#persistQueued = data;
+    if (this.#persisting) return;
+    this.#persisting = (async () => {
+      while (this.#persistQueued !== null) {
+        const next = this.#persistQueued;
+        this.#persistQueued = null;
+        try {
+          await writeSnapshotFile(path, { ...next, savedAt: Date.now() });
+        } catch (err) {
+          this.#metrics.error('snapshot_file');
+          this.#log.warn({ path, err: (err as Error).message }, 'writing the last-good snapshot file failed');
+        }
+      }
+      this.#persisting = null;
+    })();
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function quit(client: Client): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  const ok = await withTimeout(
+    client.quit().then(() => true, () => false),
+    1000,
+  );
+  if (ok !== true) client.disconnect();
+}
