@@ -109,8 +109,18 @@ function decodeBytes(bytes: number[]): string {
   return out;
 }
 
+/** True when a raw segment is already canonical: printable ASCII only, nothing to decode. */
+function isPlainSegment(raw: string): boolean {
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x25) return false;
+  }
+  return true;
+}
+
 /** Percent-decode one raw segment into its canonical (re-encoded) form. */
 function canonicalSegment(raw: string): string {
+  if (isPlainSegment(raw)) return raw;
   let out = '';
   let bytes: number[] | null = null;
   for (let i = 0; i < raw.length; i++) {
@@ -182,14 +192,22 @@ function isRandomToken(s: string): boolean {
 }
 
 function isIdentifier(s: string): boolean {
-  return isNumberish(s) || UUID_RE.test(s) || LONG_HEX_RE.test(s) || EMAIL_RE.test(s) || isRandomToken(s);
+  // Cheap guards first: most segments are short words and skip every regex.
+  const c0 = s.charCodeAt(0);
+  if (c0 >= 48 && c0 <= 57 && isNumberish(s)) return true;
+  if (s.length === 36 && UUID_RE.test(s)) return true;
+  if (s.length >= 16 && LONG_HEX_RE.test(s)) return true;
+  if (s.indexOf('@') > 0 && EMAIL_RE.test(s)) return true;
+  return s.length >= 20 && isRandomToken(s);
 }
 
 function collapseSegment(seg: string): string {
   if (seg.length > ENDPOINT_MAX_SEGMENT_LENGTH) return ID_PLACEHOLDER;
   if (isIdentifier(seg)) return ID_PLACEHOLDER;
-  const ext = EXT_RE.exec(seg);
-  if (ext !== null && isIdentifier(ext[1]!)) return ID_PLACEHOLDER + '.' + ext[2]!;
+  if (seg.indexOf('.') > 0) {
+    const ext = EXT_RE.exec(seg);
+    if (ext !== null && isIdentifier(ext[1]!)) return ID_PLACEHOLDER + '.' + ext[2]!;
+  }
   return seg;
 }
 
