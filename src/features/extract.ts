@@ -1,6 +1,7 @@
 // headers → RequestProfile: the one entry point of the feature extractors on the hot path.
 // Pure apart from the clock value passed in; never throws: a broken input gives null fields.
 import { createHmac, createSecretKey } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { normalizeEndpoint } from './endpoint.js';
 import type { GeoResolution, GeoResolver } from './geo.js';
 import { coarseNetwork } from './ip.js';
@@ -51,6 +52,19 @@ function safe<T>(f: () => T, fallback: T): T {
 
 const NO_GEO: GeoResolution = Object.freeze({ country: null, continent: null, clientIp: null });
 
+function headerOf(headers: HeaderLookup | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  try {
+    const v = headers.get(name);
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Client keys cached per (UA hash, coarse network): both already coarse or keyed. */
+const CLIENT_KEY_CACHE = 10_000;
+
 /**
  * Build the extractor once at startup (it owns the UA cache and the clock). The returned
  * function never throws.
@@ -59,32 +73,33 @@ export function createProfileExtractor(opts: ProfileExtractorOptions): ProfileEx
   const uaCache = createUaFeatureCache({ key: opts.uaHashKey, maxEntries: opts.uaCacheSize ?? DEFAULT_UA_CACHE_SIZE });
   const clock = createHourClock(opts.tz, opts.hourBinWidth);
   const geo = opts.geo;
-  const clientKeyKey = createSecretKey(
+  const secret = createSecretKey(
     typeof opts.uaHashKey === 'string' ? Buffer.from(opts.uaHashKey, 'utf8') : Buffer.from(opts.uaHashKey),
   );
+  const clientKeys = new LRUCache<string, string>({ max: CLIENT_KEY_CACHE });
 
-  // Domain-separated from the user-agent hash: "client\0<ua hash>\0<network>".
-  const clientKeyOf = (ua: UaFeatures | null, network: string | null): string =>
-    createHmac('sha256', clientKeyKey)
-      .update(`client\0${ua === null ? '' : ua.hash}\0${network ?? ''}`, 'utf8')
-      .digest('hex')
-      .slice(0, CLIENT_KEY_HEX);
+  // Domain-separated from the user-agent hash: HMAC(key, "client\0<ua hash>\0<network>").
+  const clientKeyOf = (ua: UaFeatures | null, network: string | null): string => {
+    const material = `client\0${ua === null ? '' : ua.hash}\0${network ?? ''}`;
+    let key = clientKeys.get(material);
+    if (key === undefined) {
+      key = createHmac('sha256', secret).update(material, 'utf8').digest('hex').slice(0, CLIENT_KEY_HEX);
+      clientKeys.set(material, key);
+    }
+    return key;
+  };
 
   return (input: ExtractInput): RequestProfile => {
     const headers = input?.headers;
-    const get = (name: string): string | undefined => {
-      if (!headers) return undefined;
-      const v = headers.get(name);
-      return typeof v === 'string' ? v : undefined;
-    };
     const hour = safe(() => clock.hourOf(input.nowMs), 0);
-    const payloadSize = safe(() => parseContentLength(get('content-length')), null);
-    const ua = safe(() => uaCache.features(get('user-agent')), null);
+    const payloadSize = safe(() => parseContentLength(headerOf(headers, 'content-length')), null);
+    const ua = safe(() => uaCache.features(headerOf(headers, 'user-agent')), null);
     const g = headers ? safe(() => geo.resolve(headers, input.sourceAddress ?? null), NO_GEO) : NO_GEO;
-    const network = g.clientIp === null ? null : safe(() => coarseNetwork(g.clientIp!), null);
+    const clientIp = g.clientIp;
+    const network = clientIp === null ? null : safe(() => coarseNetwork(clientIp), null);
     return {
-      method: safe(() => methodOf(get(':method')), ''),
-      endpoint: safe(() => normalizeEndpoint(get(':path') ?? ''), null),
+      method: safe(() => methodOf(headerOf(headers, ':method')), ''),
+      endpoint: safe(() => normalizeEndpoint(headerOf(headers, ':path') ?? ''), null),
       payloadSize,
       sizeBin: sizeBin(payloadSize),
       hour,

@@ -66,6 +66,8 @@ const UNKNOWN: GeoInfo = Object.freeze({ country: null, continent: null });
 /** Longest x-forwarded-for entry considered (an IPv6 with brackets, zone and port fits). */
 const MAX_XFF_ENTRY = 80;
 const MAX_TRUSTED_HOPS = 16;
+/** Networks whose answer is cached (about 3 MB at most). */
+const GEO_CACHE_MAX = 32_768;
 
 /** Path of the database file shipped with the dependency. */
 export function defaultGeoDbPath(): string {
@@ -140,16 +142,41 @@ export function createGeoResolver(opts: GeoResolverOptions): GeoResolver {
           builtAt: reader.metadata.buildEpoch.toISOString(),
         });
 
-  const fromCountry = (country: string | null): GeoInfo =>
-    country === null ? UNKNOWN : { country, continent: continentOf(country) };
+  // One frozen answer per country, shared.
+  const byCountry = new Map<string, GeoInfo>();
+  const fromCountry = (country: string | null): GeoInfo => {
+    if (country === null) return UNKNOWN;
+    let info = byCountry.get(country);
+    if (info === undefined) byCountry.set(country, (info = Object.freeze({ country, continent: continentOf(country) })));
+    return info;
+  };
+
+  // Answers per /24 (IPv4) or /48 (IPv6) network, kept only when the database's entry covers
+  // the whole network (its prefix is that short or shorter), so the cache is exact. Keys are
+  // coarse networks, never addresses. Bounded: cleared when full.
+  const netCache = new Map<number | string, GeoInfo>();
+  const cacheable = (ip: IpAddress, prefix: number): boolean => prefix <= (ip.version === 4 ? 24 : 48);
+  const netKey = (ip: IpAddress): number | string => {
+    const b = ip.bytes;
+    if (ip.version === 4) return (b[0]! << 16) | (b[1]! << 8) | b[2]!;
+    return String.fromCharCode((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!, (b[4]! << 8) | b[5]!);
+  };
 
   const lookup = (ip: IpAddress): GeoInfo => {
     if (reader === null || !isPublicIp(ip)) return UNKNOWN;
     try {
-      const rec = reader.get(formatIp(ip)) as unknown as CountryRecord | null;
-      if (rec === null) return UNKNOWN;
+      const key = netKey(ip);
+      const hit = netCache.get(key);
+      if (hit !== undefined) return hit;
+      const [raw, prefix] = reader.getWithPrefixLength(formatIp(ip));
+      const rec = raw as unknown as CountryRecord | null;
       // ip-location-db records carry `country_code`; GeoIP2-style ones `country.iso_code`.
-      return fromCountry(normalizeCountry(rec.country_code ?? rec.country?.iso_code));
+      const info = rec === null ? UNKNOWN : fromCountry(normalizeCountry(rec.country_code ?? rec.country?.iso_code));
+      if (cacheable(ip, prefix)) {
+        if (netCache.size >= GEO_CACHE_MAX) netCache.clear();
+        netCache.set(key, info);
+      }
+      return info;
     } catch {
       return UNKNOWN;
     }
@@ -174,7 +201,10 @@ export function createGeoResolver(opts: GeoResolverOptions): GeoResolver {
         clientIp = clientAddress(headers, sourceAddress);
         if (geoHeader !== null) {
           const country = normalizeCountry(headers.get(geoHeader));
-          if (country !== null) return { ...fromCountry(country), clientIp };
+          if (country !== null) {
+            const info = fromCountry(country);
+            return { country: info.country, continent: info.continent, clientIp };
+          }
         }
         const info = clientIp === null ? UNKNOWN : lookup(clientIp);
         return { country: info.country, continent: info.continent, clientIp };
