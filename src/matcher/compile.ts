@@ -2,6 +2,7 @@
 // per-flag problems become `rejected` entries so one bad flag never takes the others down.
 import type { FlagActions, FlagDefinition } from '../flags/schema.js';
 import { compileEndpointPatterns } from './glob.js';
+import { EndpointPrefilter } from './prefilter.js';
 import type {
   CompiledActions,
   CompiledFlag,
@@ -223,6 +224,7 @@ export function compileSnapshot(
     flags: Object.freeze(compiled),
     flagCount: unique.length,
     uaIndex,
+    prefilter: new EndpointPrefilter(compiled),
   });
   internals.set(snapshot, { uaSignature: signature });
   return snapshot;

@@ -157,8 +157,10 @@ export function decide(snapshot: Snapshot, profile: RequestProfile, headers: Hea
   if (flags.length === 0) return NO_DECISION;
   const uaDistances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
   let matches: FlagMatch[] | null = null;
-  for (let i = 0; i < flags.length; i++) {
-    const m = evaluateFlag(flags[i]!, profile, headers, uaDistances);
+  const candidates = snapshot.prefilter?.candidates(profile.endpoint);
+  const n = candidates ? candidates.length : flags.length;
+  for (let i = 0; i < n; i++) {
+    const m = evaluateFlag(flags[candidates ? candidates[i]! : i]!, profile, headers, uaDistances);
     if (m) (matches ??= []).push(m);
   }
   if (!matches) return NO_DECISION;

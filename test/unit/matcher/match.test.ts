@@ -273,3 +273,38 @@ describe('compile', () => {
     expect(Object.isFrozen(s.flags[0])).toBe(true);
   });
 });
+
+describe('endpoint prefilter', () => {
+  it('gives the same decisions as scoring every flag', () => {
+    const defs: FlagDefinition[] = [];
+    const endpoints = ['/a', '/a/b', '/c/*', '/d/**', '/e'];
+    for (let i = 0; i < 60; i++) {
+      defs.push(
+        flag({
+          name: `f${i}`,
+          priority: i % 7,
+          threshold: [1, 0.75, 0.5, 0.25][i % 4],
+          profile: {
+            endpoint: { in: [endpoints[i % endpoints.length]!], weight: 1 + (i % 3) },
+            method: { in: [i % 2 ? 'GET' : 'POST'] },
+            ...(i % 5 === 0 ? { geo: { in: ['DE'] } } : {}),
+          },
+          actions: { route: { cluster: `c${i}` } },
+        }),
+      );
+    }
+    const withPrefilter = snapshotOf(defs);
+    const without = { ...withPrefilter, prefilter: undefined };
+    expect(withPrefilter.prefilter!.stats.byEndpoint).toBeGreaterThan(0);
+    expect(withPrefilter.prefilter!.stats.always).toBeGreaterThan(0);
+    for (const endpoint of ['/a', '/a/b', '/c/x', '/c', '/d', '/d/y/z', '/e', '/zz', null]) {
+      for (const method of ['GET', 'POST']) {
+        for (const country of ['DE', null]) {
+          const p = profileOf({ endpoint, method, country });
+          const names = (s: typeof without) => decide(s, p, headersOf()).matches.map((m) => m.flag.name);
+          expect(names(withPrefilter)).toEqual(names(without));
+        }
+      }
+    }
+  });
+});
