@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFlagValue, type FlagDefinition } from '../../../src/flags/schema.js';
 import { compileSnapshot, type UaIndexBuilder } from '../../../src/matcher/compile.js';
 import { decide, scoreFlag } from '../../../src/matcher/match.js';
+import type { Snapshot } from '../../../src/matcher/snapshot.js';
 import type { UaIndex, UaRangeInput } from '../../../src/matcher/uaIndex.js';
 import { headersOf, profileOf } from '../../helpers/profiles.js';
 
@@ -294,14 +295,14 @@ describe('endpoint prefilter', () => {
       );
     }
     const withPrefilter = snapshotOf(defs);
-    const without = { ...withPrefilter, prefilter: undefined };
+    const without: Snapshot = { ...withPrefilter, prefilter: undefined };
     expect(withPrefilter.prefilter!.stats.byEndpoint).toBeGreaterThan(0);
     expect(withPrefilter.prefilter!.stats.always).toBeGreaterThan(0);
     for (const endpoint of ['/a', '/a/b', '/c/x', '/c', '/d', '/d/y/z', '/e', '/zz', null]) {
       for (const method of ['GET', 'POST']) {
         for (const country of ['DE', null]) {
           const p = profileOf({ endpoint, method, country });
-          const names = (s: typeof without) => decide(s, p, headersOf()).matches.map((m) => m.flag.name);
+          const names = (s: Snapshot) => decide(s, p, headersOf()).matches.map((m) => m.flag.name);
           expect(names(withPrefilter)).toEqual(names(without));
         }
       }
