@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { RequestHeaders, MAX_HEADERS } from '../../../src/extproc/headerMap.js';
+import { createRequestProcessor, sourceAddressOf, toCommonResponse } from '../../../src/extproc/requestProcessor.js';
+import { parseFlagValue } from '../../../src/flags/schema.js';
+import { compileSnapshot } from '../../../src/matcher/compile.js';
+import { NO_MUTATION } from '../../../src/routing/mutationPlan.js';
+import { createLogger } from '../../../src/telemetry/logger.js';
+import { createMetrics } from '../../../src/telemetry/metrics.js';
+import { profileOf } from '../../helpers/profiles.js';
+
+const routing = { routeHeader: 'x-proflag-cluster', flagsHeader: 'x-proflag-flags', maxFlagsHeaderLength: 1024 };
+const h = (key: string, v: string) => ({ key, raw_value: Buffer.from(v, 'latin1') });
+
+describe('header map', () => {
+  it('reads raw_value, falls back to value, joins repeats, lower-cases keys', () => {
+    const m = new RequestHeaders([
+      h('User-Agent', 'ua'),
+      { key: 'x-old', value: 'from-value' },
+      { key: 'x-both', value: 'ignored', raw_value: Buffer.from('raw') },
+      h('cookie', 'a=1'),
+      h('cookie', 'b=2'),
+      h('accept', 'x'),
+      h('accept', 'y'),
+      { key: '', raw_value: Buffer.from('nameless') },
+    ]);
+    expect(m.get('user-agent')).toBe('ua');
+    expect(m.get('x-old')).toBe('from-value');
+    expect(m.get('x-both')).toBe('raw');
+    expect(m.get('cookie')).toBe('a=1; b=2');
+    expect(m.get('accept')).toBe('x, y');
+    expect(m.size).toBe(5);
+  });
+
+  it('keeps non-UTF-8 bytes one-to-one and bounds the header count', () => {
+    expect(new RequestHeaders([{ key: 'x', raw_value: Buffer.from([0xff, 0xc3]) }]).get('x')).toBe('\u00ff\u00c3');
+    const many = Array.from({ length: MAX_HEADERS + 100 }, (_, i) => h(`x-${i}`, 'v'));
+    expect(new RequestHeaders(many).size).toBe(MAX_HEADERS);
+  });
+});
+
+describe('request processor', () => {
+  const flag = parseFlagValue({ name: 'all', enabled: true, actions: { route: { cluster: 'c' } } });
+  if (!flag.ok) throw new Error('flag');
+  const snapshot = compileSnapshot([flag.flag], { version: 3, source: 't', rejected: [] });
+
+  it('turns a plan into raw_value-only mutations with clear_route_cache and metadata', () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const process = createRequestProcessor({
+      snapshots: { current: snapshot, stale: true },
+      extract: () => profileOf(),
+      routing,
+      metrics,
+      logger: createLogger('silent'),
+    });
+    const out = process({}, { headers: { headers: [h(':path', '/')] } });
+    const set = out.response.header_mutation!.set_headers!;
+    expect(set.map((s) => [s.header.key, s.header.raw_value!.toString(), s.header.value, s.append?.value])).toEqual([
+      ['x-proflag-cluster', 'c', undefined, false],
+      ['x-proflag-flags', 'all=true', undefined, false],
+    ]);
+    expect(out.response.clear_route_cache).toBe(true);
+    const ns = out.dynamicMetadata!.fields!.proflag!.structValue!.fields!;
+    expect(ns.stale!.boolValue).toBe(true);
+    expect(ns.version!.numberValue).toBe(3);
+  });
+
+  it('answers CONTINUE unchanged when extraction throws, and counts it', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const process = createRequestProcessor({
+      snapshots: { current: snapshot, stale: false },
+      extract: () => {
+        throw new Error('bug');
+      },
+      routing,
+      metrics,
+      logger: createLogger('silent'),
+    });
+    expect(process({}, {})).toEqual({ response: {}, dynamicMetadata: null });
+    const fallbacks = await metrics.fallbacks.get();
+    expect(fallbacks.values[0]).toMatchObject({ labels: { code: 'PROFLAG_ERR_DECISION' }, value: 1 });
+  });
+
+  it('reads source.address from the attributes', () => {
+    expect(
+      sourceAddressOf({
+        attributes: { 'envoy.filters.http.ext_proc': { fields: { 'source.address': { stringValue: '1.2.3.4:5' } } } },
+      }),
+    ).toBe('1.2.3.4:5');
+    expect(sourceAddressOf({})).toBeNull();
+  });
+
+  it('sends no mutation at all for NO_MUTATION', () => {
+    expect(toCommonResponse(NO_MUTATION)).toEqual({});
+  });
+});
