@@ -141,7 +141,11 @@ export async function runFeaturesBench(): Promise<Record<string, number>> {
         ['x-forwarded-for', `${ip}, 10.0.0.${Math.floor(rnd() * 255)}`],
         ['content-length', String(Math.floor(rnd() * 5000))],
       ]);
-      return { headers: { get: (n: string) => m.get(n) }, sourceAddress: '10.1.2.3:5555', nowMs: 1_760_000_000_000 + Math.floor(rnd() * 1e6) };
+      return {
+        headers: { get: (n: string) => m.get(n) },
+        sourceAddress: '10.1.2.3:5555',
+        nowMs: 1_760_000_000_000 + Math.floor(rnd() * 1e6),
+      };
     };
     const warmInputs = Array.from({ length: 4000 }, (_, i) => mk(uas[i % uas.length]!));
     for (const inp of warmInputs) extract(inp);
@@ -191,16 +195,51 @@ export async function runFeaturesBench(): Promise<Record<string, number>> {
     out['index.query.cold.p99.ns'] = pct(cold, 99);
     const warm = latencies(ids, (i) => index.nearestDistances(queries[i]!, hashes[i]!));
     out['index.query.warm.p50.ns'] = pct(warm, 50);
+    // The raw neighbour search (k = 10) of the graph, without the per-slot work.
+    out['index.knn10.p50.ns'] = pct(
+      latencies(queries.slice(0, 1000), (q) => index.nearestPoints(q, 10)),
+      50,
+    );
     const spreadIndex = buildUaIndex(spread, DEFAULT_UA_INDEX_PARAMS);
-    out['index.query.spreadSlots.cold.p50.ns'] = pct(latencies(ids.slice(0, 500), (i) => spreadIndex.nearestDistances(queries[i]!, null)), 50);
+    out['index.query.spreadSlots.cold.p50.ns'] = pct(
+      latencies(ids.slice(0, 500), (i) => spreadIndex.nearestDistances(queries[i]!, null)),
+      50,
+    );
     const allFamily = family.flatMap((f) => f.exemplars);
     for (const ef of [16, 32, 50]) {
       const params = { ...DEFAULT_UA_INDEX_PARAMS, ef };
       const idx = buildUaIndex(family, params);
-      out[`index.query.cold.ef${ef}.p50.ns`] = pct(latencies(ids, (i) => idx.nearestDistances(queries[i]!, null)), 50);
+      out[`index.query.cold.ef${ef}.p50.ns`] = pct(
+        latencies(ids, (i) => idx.nearestDistances(queries[i]!, null)),
+        50,
+      );
       out[`index.recall10.synthetic10k.ef${ef}`] = recallAt10(allFamily, queries.slice(0, 300), params);
       out[`index.recall10.spread10k.ef${ef}`] = recallAt10(spreadVectors, queries.slice(0, 300), params);
     }
+    out['index.recall10.synthetic10k.efc100'] = recallAt10(allFamily, queries.slice(0, 300), {
+      ...DEFAULT_UA_INDEX_PARAMS,
+      efConstruction: 100,
+    });
+  }
+
+  // --- index of real exemplars: 100 slots × 100 user agents of the corpus (dedupes to few points)
+  {
+    const rnd = lcg(31);
+    const inputs: UaRangeInput[] = Array.from({ length: 100 }, (_, slot) => ({
+      slot,
+      exemplars: Array.from({ length: 100 }, () => embedUserAgent(corpus[Math.floor(rnd() * corpus.length)]!.ua)),
+      hashes: [],
+      maxDistance: 0.2,
+    }));
+    const t = nowNs();
+    const index = buildUaIndex(inputs, DEFAULT_UA_INDEX_PARAMS);
+    out['index.real10k.build.ms'] = (nowNs() - t) / 1e6;
+    out['index.real10k.points'] = index.points;
+    const queries = syntheticUserAgents(corpus, 3_000, embedUserAgent, 77).vectors;
+    out['index.real10k.query.cold.p50.ns'] = pct(
+      latencies(queries, (q) => index.nearestDistances(q, null)),
+      50,
+    );
   }
 
   // --- exhaustive versus graph for small indexes -------------------------------------------------
@@ -208,11 +247,19 @@ export async function runFeaturesBench(): Promise<Record<string, number>> {
     const pool = syntheticUserAgents(corpus, 512, embedUserAgent, 5).vectors;
     const queries = syntheticUserAgents(corpus, 1_000, embedUserAgent, 6).vectors;
     for (const n of [32, 64, 128, 256, 512]) {
-      const inputs: UaRangeInput[] = pool.slice(0, n).map((v, slot) => ({ slot, exemplars: [v], hashes: [], maxDistance: 0.2 }));
+      const inputs: UaRangeInput[] = pool
+        .slice(0, n)
+        .map((v, slot) => ({ slot, exemplars: [v], hashes: [], maxDistance: 0.2 }));
       const brute = buildUaIndex(inputs, DEFAULT_UA_INDEX_PARAMS, { bruteForceBelow: Infinity });
       const graph = buildUaIndex(inputs, DEFAULT_UA_INDEX_PARAMS, { bruteForceBelow: 0 });
-      out[`index.small${n}.exhaustive.p50.ns`] = pct(latencies(queries, (q) => brute.nearestDistances(q, null)), 50);
-      out[`index.small${n}.graph.p50.ns`] = pct(latencies(queries, (q) => graph.nearestDistances(q, null)), 50);
+      out[`index.small${n}.exhaustive.p50.ns`] = pct(
+        latencies(queries, (q) => brute.nearestDistances(q, null)),
+        50,
+      );
+      out[`index.small${n}.graph.p50.ns`] = pct(
+        latencies(queries, (q) => graph.nearestDistances(q, null)),
+        50,
+      );
     }
   }
 
@@ -232,7 +279,13 @@ export async function runFeaturesBench(): Promise<Record<string, number>> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const figures = await runFeaturesBench();
   for (const [k, v] of Object.entries(figures)) {
-    const shown = k.endsWith('.ns') ? `${(v / 1000).toFixed(2)} µs` : k.endsWith('.ms') ? `${v.toFixed(1)} ms` : Number.isInteger(v) ? String(v) : v.toFixed(4);
+    const shown = k.endsWith('.ns')
+      ? `${(v / 1000).toFixed(2)} µs`
+      : k.endsWith('.ms')
+        ? `${v.toFixed(1)} ms`
+        : Number.isInteger(v)
+          ? String(v)
+          : v.toFixed(4);
     console.log(`${k.padEnd(40)} ${shown}`);
   }
 }

@@ -86,7 +86,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   });
   const grpcServer = await startExtProcServer({
     address: config.grpcAddr,
-    handleStream: createStreamHandler({ processRequestHeaders, metrics, logger }),
+    handleStream: createStreamHandler({ processRequestHeaders, metrics, logger, countBodies: config.countBodies }),
     logger,
     metrics,
     streamsPerConnection: config.streamsPerConnection,

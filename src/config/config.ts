@@ -32,6 +32,8 @@ export interface Config {
   /** Streams served on one HTTP/2 connection before it is gracefully recycled (0 = never). */
   readonly streamsPerConnection: number;
   readonly hourBinWidth: number;
+  /** Count request bodies without content-length in the body phase (needs a body mode in Envoy). */
+  readonly countBodies: boolean;
   readonly uaIndex: { readonly m: number; readonly efConstruction: number; readonly ef: number };
 }
 
@@ -80,13 +82,14 @@ const envSchema = z.object({
   PROFLAG_FLAGS_DIR: z.string().min(1).default('examples/flags'),
   PROFLAG_SNAPSHOT_FILE: z.string().min(1).optional(),
   PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(500),
+  PROFLAG_BODY_SIZE: z.enum(['on', 'off']).default('off'),
   PROFLAG_HOUR_BIN_WIDTH: z.coerce
     .number()
     .int()
     .refine((w) => [1, 2, 3, 4, 6, 8, 12, 24].includes(w), 'a divisor of 24')
     .default(4),
   PROFLAG_UA_INDEX_M: int(4, 64).default(16),
-  PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(200),
+  PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(100),
   PROFLAG_UA_INDEX_EF: int(10, 2000).default(50),
 });
 
@@ -170,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotFile: e.PROFLAG_SNAPSHOT_FILE ?? null,
     streamsPerConnection: e.PROFLAG_STREAMS_PER_CONNECTION,
     hourBinWidth: e.PROFLAG_HOUR_BIN_WIDTH,
+    countBodies: e.PROFLAG_BODY_SIZE === 'on',
     uaIndex: Object.freeze({
       m: e.PROFLAG_UA_INDEX_M,
       efConstruction: e.PROFLAG_UA_INDEX_EF_CONSTRUCTION,

@@ -2,6 +2,7 @@
 // Envoy's CommonResponse. Never throws: any failure becomes CONTINUE with no mutation.
 import { performance } from 'node:perf_hooks';
 import type { HeaderLookup, RequestProfile } from '../features/profile.js';
+import { sizeBin } from '../features/size.js';
 import { decide, type Decision } from '../matcher/match.js';
 import type { Snapshot } from '../matcher/snapshot.js';
 import { NO_MUTATION, planMutation, type MutationPlan, type RoutingOptions } from '../routing/mutationPlan.js';
@@ -92,12 +93,23 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   };
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
 
-  return function processRequestHeaders(req: ProcessingRequest, headersMsg: HttpHeaders): HeadersOutcome {
+  /**
+   * Decide for one request's headers. `countedBodyBytes` is the body size counted in the body
+   * phase (PROFLAG_BODY_SIZE) for a request that had no content-length.
+   */
+  return function processRequestHeaders(
+    req: ProcessingRequest,
+    headersMsg: HttpHeaders,
+    countedBodyBytes?: number,
+  ): HeadersOutcome {
     const started = performance.now();
     try {
       const headers = new RequestHeaders(headersMsg.headers?.headers);
       const snapshot = snapshots.current;
-      const profile = extract({ headers, sourceAddress: sourceAddressOf(req), nowMs: now() });
+      let profile = extract({ headers, sourceAddress: sourceAddressOf(req), nowMs: now() });
+      if (countedBodyBytes !== undefined && profile.payloadSize === null) {
+        profile = { ...profile, payloadSize: countedBodyBytes, sizeBin: sizeBin(countedBodyBytes) };
+      }
       const decision: Decision = decide(snapshot, profile, headers);
       const plan = planMutation(
         decision,

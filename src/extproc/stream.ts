@@ -5,7 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { ProcessingRequest, ProcessingResponse } from './protocol.js';
+import type { HttpHeaders, ProcessingRequest, ProcessingResponse } from './protocol.js';
 import type { RequestProcessor } from './requestProcessor.js';
 
 export type ExtProcCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
@@ -24,6 +24,20 @@ export interface StreamOptions {
   readonly processRequestHeaders: RequestProcessor;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /**
+   * PROFLAG_BODY_SIZE: for a request with a body but no content-length, answer its headers
+   * unchanged, count the body (Envoy must send it: request_body_mode BUFFERED or STREAMED) and
+   * decide in the reply to the last body message, whose header mutation Envoy still applies.
+   */
+  readonly countBodies?: boolean;
+}
+
+/** Bodies are counted up to here; the size feature only needs to know "at least this big". */
+const MAX_COUNTED_BODY_BYTES = 2 ** 40;
+
+function hasContentLength(msg: HttpHeaders | undefined): boolean {
+  for (const h of msg?.headers?.headers ?? []) if (h.key === 'content-length') return true;
+  return false;
 }
 
 type State = 'open' | 'finished' | 'closed';
@@ -66,6 +80,9 @@ export function createStreamHandler(options: StreamOptions) {
   return function handleStream(call: ExtProcCall): void {
     let state: State = 'open';
     let counted = false;
+    // The request headers held back while the body is counted (PROFLAG_BODY_SIZE).
+    let heldHeaders: ProcessingRequest | null = null;
+    let bodyBytes = 0;
     const countOutcome = (o: keyof typeof outcomes) => {
       if (!counted) outcomes[o].inc();
       counted = true;
@@ -97,10 +114,30 @@ export function createStreamHandler(options: StreamOptions) {
 
       let reply: ProcessingResponse;
       if (kind === 'request_headers') {
-        const outcome = processRequestHeaders(req, req.request_headers!);
-        reply = { request_headers: { response: outcome.response } };
-        if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+        const msg = req.request_headers!;
+        if (options.countBodies && msg.end_of_stream === false && !hasContentLength(msg)) {
+          heldHeaders = req;
+          bodyBytes = 0;
+          reply = { request_headers: {} };
+        } else {
+          const outcome = processRequestHeaders(req, msg);
+          reply = { request_headers: { response: outcome.response } };
+          if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+        }
+      } else if (kind === 'request_body' && heldHeaders) {
+        const body = req.request_body!;
+        bodyBytes = Math.min(MAX_COUNTED_BODY_BYTES, bodyBytes + (body.body?.length ?? 0));
+        if (body.end_of_stream === true) {
+          const outcome = processRequestHeaders(heldHeaders, heldHeaders.request_headers!, bodyBytes);
+          heldHeaders = null;
+          reply = { request_body: { response: outcome.response } };
+          if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+        } else {
+          reply = { request_body: {} };
+        }
       } else {
+        // A body ended by trailers cannot change request headers any more: no decision.
+        if (kind === 'request_trailers') heldHeaders = null;
         reply = passThrough(kind);
       }
       try {

@@ -147,7 +147,8 @@ export function createGeoResolver(opts: GeoResolverOptions): GeoResolver {
   const fromCountry = (country: string | null): GeoInfo => {
     if (country === null) return UNKNOWN;
     let info = byCountry.get(country);
-    if (info === undefined) byCountry.set(country, (info = Object.freeze({ country, continent: continentOf(country) })));
+    if (info === undefined)
+      byCountry.set(country, (info = Object.freeze({ country, continent: continentOf(country) })));
     return info;
   };
 

@@ -15,8 +15,9 @@ export interface UaRangeInput {
   /** Exact user-agent hashes (distance 0). */
   readonly hashes: readonly string[];
   /**
-   * The range's reach (its flag's `maxDistance`). Optional: when given, the index may answer
-   * Infinity instead of an exact distance for exemplars that are certainly beyond it.
+   * The range's reach (its flag's `maxDistance`). Optional: when given, the index answers
+   * Infinity for this slot whenever its nearest exemplar is beyond the reach (found by bounds,
+   * without computing every distance); without it every distance is computed exactly.
    */
   readonly maxDistance?: number;
 }

@@ -134,14 +134,15 @@ function prepare(inputs: readonly UaRangeInput[]): Built {
       reachGiven[slot] = 1;
     }
     for (const e of input.exemplars) {
-      if (!normaliseInto(e, dim, scratch)) continue;
-      const v = Float64Array.from(scratch);
-      const key = Buffer.from(v.buffer).toString('base64');
+      if (e.length !== dim) continue;
+      // Identical input bytes give identical normalised vectors: key by the input itself.
+      const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('latin1');
       let p = keyToPoint.get(key);
       if (p === undefined) {
+        if (!normaliseInto(e, dim, scratch)) continue;
         p = vectors.length;
         keyToPoint.set(key, p);
-        vectors.push(v);
+        vectors.push(Float64Array.from(scratch));
         pointSlotSets.push(new Set());
       }
       pointSlotSets[p]!.add(slot);
@@ -205,7 +206,14 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
   private readonly q: Float64Array;
   private readonly queryArray: number[];
 
-  constructor(b: Built, graph: HierarchicalNSW | null, k: number, ef: number, cacheEntries: number, cacheBytes: number) {
+  constructor(
+    b: Built,
+    graph: HierarchicalNSW | null,
+    k: number,
+    ef: number,
+    cacheEntries: number,
+    cacheBytes: number,
+  ) {
     this.b = b;
     this.slots = b.slots;
     this.graph = graph;
@@ -276,6 +284,9 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
     if (usable) {
       if (this.graph === null) this.exhaustive(out);
       else this.viaGraph(out);
+      // Beyond a slot's reach the answer is Infinity, whichever path computed it.
+      const reach = b.slotReach;
+      for (let s = 0; s < out.length; s++) if (out[s]! > reach[s]!) out[s] = Infinity;
     }
     if (hashHits !== undefined) for (let i = 0; i < hashHits.length; i++) out[hashHits[i]!] = 0;
     return out;

@@ -111,3 +111,41 @@ describe('routing the example flags (file store)', () => {
     expect(body.flags.find((f) => f.name === 'checkout-v2')?.score).toBeCloseTo(4 / 4.5);
   });
 });
+
+describe('payload size counted in the body phase (PROFLAG_BODY_SIZE=on)', () => {
+  let sidecar: Sidecar;
+  beforeAll(async () => {
+    const config = loadConfig(e2eEnv({ PROFLAG_STORE: 'file', PROFLAG_FLAGS_DIR: EXAMPLES, PROFLAG_BODY_SIZE: 'on' }));
+    sidecar = await startSidecar(config, { logger: createLogger('error'), now: () => at(12), defaultMetrics: false });
+  });
+  afterAll(async () => {
+    await sidecar?.stop(1000);
+  });
+
+  const chunk = Buffer.alloc(512 * 1024, 0x61);
+  const upload = (chunks: number, headers: Record<string, string> = {}): EmulatedRequest => ({
+    method: 'PUT',
+    path: '/upload/file',
+    sourceAddress: IP.US,
+    headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0', ...headers },
+    body: Array.from({ length: chunks }, () => chunk),
+  });
+
+  it.each(['BUFFERED', 'STREAMED'] as const)('%s: a chunked 2 MiB upload is routed after its body is counted', async (mode) => {
+    const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { requestBodyMode: mode, messageTimeoutMs: 2_000 });
+    const big = await envoy.request(upload(4));
+    const small = await envoy.request(upload(1));
+    envoy.close();
+    expect(big.error).toBeNull();
+    expect(big.cluster).toBe('backend_beta');
+    expect(flagsOf(big.upstreamHeaders)).toEqual(['big-uploads=large']);
+    expect(small.cluster).toBe('backend_stable');
+  });
+
+  it('requests with content-length are still decided on their headers', async () => {
+    const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { requestBodyMode: 'BUFFERED' });
+    const out = await envoy.request({ ...upload(1), headers: { 'content-length': '5000000' } });
+    envoy.close();
+    expect(out.cluster).toBe('backend_beta');
+  });
+});

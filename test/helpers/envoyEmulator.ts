@@ -20,6 +20,7 @@ interface OfficialHeaderValue {
 }
 interface OfficialResponse {
   request_headers?: { response?: CommonResponse };
+  request_body?: { response?: CommonResponse };
   response_headers?: { response?: CommonResponse };
   immediate_response?: { status?: { code?: string | number } };
   dynamic_metadata?: { fields?: Record<string, unknown> };
@@ -65,6 +66,8 @@ export interface EmulatedRequest {
   sourceAddress?: string;
   /** True when a body follows (end_of_stream false on the headers). */
   hasBody?: boolean;
+  /** Body chunks, sent when the emulator's request body mode is not NONE (implies hasBody). */
+  body?: Buffer[];
 }
 
 export interface EmulatorOptions {
@@ -76,6 +79,8 @@ export interface EmulatorOptions {
   sendResponseHeaders?: boolean;
   /** route_config.internal_only_headers: strip the route header before filters. */
   internalOnlyHeaders?: string[];
+  /** processing_mode.request_body_mode: NONE (default), BUFFERED (one message) or STREAMED. */
+  requestBodyMode?: 'NONE' | 'BUFFERED' | 'STREAMED';
 }
 
 export interface EmulatedOutcome {
@@ -112,6 +117,7 @@ export class EnvoyEmulator {
       failureModeAllow: options.failureModeAllow ?? true,
       sendResponseHeaders: options.sendResponseHeaders ?? false,
       internalOnlyHeaders: options.internalOnlyHeaders ?? [],
+      requestBodyMode: options.requestBodyMode ?? 'NONE',
     };
   }
 
@@ -172,7 +178,8 @@ export class EnvoyEmulator {
 
     const outcome: EmulatedOutcome = {
       status: 200,
-      cluster: this.opts.defaultCluster,
+      // The router resolves the route from the headers as they arrive, before ext_proc answers.
+      cluster: this.routeFor(headers),
       upstreamHeaders: new Map(),
       processorSkipped: false,
       dynamicMetadata: null,
@@ -196,7 +203,7 @@ export class EnvoyEmulator {
     const first: Record<string, unknown> = {
       request_headers: {
         headers: { headers: [...headers].map(([key, v]) => ({ key, raw_value: v })) },
-        end_of_stream: !req.hasBody,
+        end_of_stream: !(req.hasBody || req.body),
       },
     };
     if (req.sourceAddress) {
@@ -231,6 +238,26 @@ export class EnvoyEmulator {
     }
     if (reply.dynamic_metadata) outcome.dynamicMetadata = reply.dynamic_metadata as Record<string, unknown>;
 
+    if (req.body && this.opts.requestBodyMode !== 'NONE') {
+      // BUFFERED: the whole body in one message; STREAMED: one message per chunk.
+      const chunks = this.opts.requestBodyMode === 'BUFFERED' ? [Buffer.concat(req.body)] : req.body;
+      for (let i = 0; i < chunks.length; i++) {
+        call.write({ request_body: { body: chunks[i], end_of_stream: i === chunks.length - 1 } });
+        const r = await next();
+        if (r === 'timeout') return fail('per-message timeout (body)', 504);
+        if (r instanceof Error) return fail(r.message, 500);
+        if (!r.request_body) return fail('spurious body-phase reply', 500);
+        try {
+          this.applyMutation(headers, r.request_body.response, outcome);
+        } catch (err) {
+          outcome.status = 500;
+          outcome.error = (err as Error).message;
+          return finish();
+        }
+        if (r.dynamic_metadata) outcome.dynamicMetadata = r.dynamic_metadata as Record<string, unknown>;
+      }
+    }
+
     if (this.opts.sendResponseHeaders) {
       call.write({
         response_headers: {
@@ -247,8 +274,13 @@ export class EnvoyEmulator {
     return finish();
   }
 
+  /** What the cluster_header route (or the default route) picks for these headers. */
+  private routeFor(headers: Map<string, Buffer>): string {
+    const value = headers.get(this.opts.routeHeader)?.toString('latin1');
+    return value && value.length > 0 ? value : this.opts.defaultCluster;
+  }
+
   private applyMutation(headers: Map<string, Buffer>, common: CommonResponse | undefined, outcome: EmulatedOutcome): void {
-    const routeBefore = headers.get(this.opts.routeHeader)?.toString('latin1');
     const mutation = common?.header_mutation;
     for (const opt of mutation?.set_headers ?? []) {
       const h = opt.header;
@@ -276,9 +308,8 @@ export class EnvoyEmulator {
       }
       headers.delete(name);
     }
-    const routeAfter = headers.get(this.opts.routeHeader)?.toString('latin1');
-    // The route was resolved before ext_proc answered; only clear_route_cache re-resolves it.
-    const routeSource = common?.clear_route_cache && mutation ? routeAfter : routeBefore;
-    outcome.cluster = routeSource && routeSource.length > 0 ? routeSource : this.opts.defaultCluster;
+    // The route was resolved before ext_proc answered; only clear_route_cache (with a
+    // header_mutation present, even an empty one) makes Envoy resolve it again.
+    if (common?.clear_route_cache && mutation) outcome.cluster = this.routeFor(headers);
   }
 }

@@ -76,7 +76,11 @@ export function exactNeighbours(vectors: readonly Float32Array[], k: number): In
 }
 
 /** The 10-NN label agreement of an embedding over the corpus. */
-export function measureUaQuality(corpus: readonly LabelledUa[], embed: (ua: string) => Float32Array, k = 10): UaQuality {
+export function measureUaQuality(
+  corpus: readonly LabelledUa[],
+  embed: (ua: string) => Float32Array,
+  k = 10,
+): UaQuality {
   const vectors = corpus.map((c) => embed(c.ua));
   const nn = exactNeighbours(vectors, k);
   let b = 0;
@@ -151,7 +155,10 @@ export function syntheticUserAgents(
   while (uas.length < count && guard-- > 0) {
     const base = corpus[Math.floor(rnd() * corpus.length)]!.ua;
     const close = base.indexOf(')');
-    const ua = close < 0 ? `${base} ${word()}` : `${base.slice(0, close)}; ${word().toUpperCase()}-${word()}${base.slice(close)}`;
+    const ua =
+      close < 0
+        ? `${base} ${word()}`
+        : `${base.slice(0, close)}; ${word().toUpperCase()}-${word()}${base.slice(close)}`;
     const v = embed(ua);
     const key = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
     if (keys.has(key)) continue;
