@@ -90,7 +90,7 @@ const envSchema = z.object({
     .default(4),
   PROFLAG_UA_INDEX_M: int(4, 64).default(16),
   PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(100),
-  PROFLAG_UA_INDEX_EF: int(10, 2000).default(50),
+  PROFLAG_UA_INDEX_EF: int(10, 2000).default(32),
 });
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));

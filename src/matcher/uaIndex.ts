@@ -5,7 +5,7 @@ export interface UaIndexParams {
   readonly ef: number;
 }
 
-export const DEFAULT_UA_INDEX_PARAMS: UaIndexParams = { m: 16, efConstruction: 200, ef: 50 };
+export const DEFAULT_UA_INDEX_PARAMS: UaIndexParams = { m: 16, efConstruction: 100, ef: 32 };
 
 /** The user-agent range of one flag, by its slot in the snapshot's UA-flag list. */
 export interface UaRangeInput {
