@@ -16,6 +16,7 @@ import {
   type CompileSnapshot,
   type FlagDocument,
 } from './snapshotBuilder.js';
+import type { RejectedFlag } from '../matcher/snapshot.js';
 import type { SnapshotHolder } from './snapshotHolder.js';
 import { noopStoreMetrics, type StoreMetrics } from './storeMetrics.js';
 
@@ -38,9 +39,6 @@ export interface FileStoreOptions {
 
 /** A document's size bound in bytes: UTF-8 needs at most 3 bytes per UTF-16 code unit. */
 const MAX_FILE_BYTES = MAX_FLAG_DOCUMENT_LENGTH * 3;
-
-/** A file too large to read: rejected by the size check in parseFlagDocument, unread. */
-const OVERSIZE_PLACEHOLDER = ' '.repeat(MAX_FLAG_DOCUMENT_LENGTH + 1);
 
 export class FileStore {
   readonly #dir: string;
@@ -175,18 +173,19 @@ export class FileStore {
         return true;
       }
       const documents: FlagDocument[] = [];
+      const refused: RejectedFlag[] = [];
       for (let i = 0; i < names.length; i++) {
         const name = names[i]!;
         const size = stats[i]?.size;
         if (size === undefined) continue; // removed since readdir
         if (size > MAX_FILE_BYTES) {
-          documents.push({ key: name, text: OVERSIZE_PLACEHOLDER });
+          refused.push({ key: name, reason: `(document): file is ${size} bytes, too large to be a flag (not read)` });
           continue;
         }
         const text = await readFile(join(this.#dir, name), 'utf8').catch(() => null);
         if (text !== null) documents.push({ key: name, text });
       }
-      return this.#apply(documents, signature, started);
+      return this.#apply(documents, refused, signature, started);
     } catch (err) {
       const message = `reading the flag folder failed: ${(err as Error).message}`;
       this.#holder.recordError(message);
@@ -198,8 +197,8 @@ export class FileStore {
     }
   }
 
-  #apply(documents: FlagDocument[], signature: string, started: number): boolean {
-    const digest = documentsDigest(documents);
+  #apply(documents: FlagDocument[], refused: RejectedFlag[], signature: string, started: number): boolean {
+    const digest = documentsDigest([...documents, ...refused.map((r) => ({ key: r.key, text: r.reason }))]);
     if (this.#holder.loaded && digest === this.#digest) {
       this.#signature = signature;
       this.#synced();
@@ -208,7 +207,11 @@ export class FileStore {
     }
     let built;
     try {
-      built = buildSnapshot(documents, { version: null, source: this.#source }, this.#compile, { keyIsName: false });
+      built = buildSnapshot(documents, { version: null, source: this.#source }, this.#compile, {
+        keyIsName: false,
+        canonicalKey: (name) => `${name}.json`,
+        refused,
+      });
     } catch (err) {
       const message = `compiling the snapshot failed: ${(err as Error).message}`;
       this.#holder.recordError(message);

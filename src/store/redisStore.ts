@@ -14,20 +14,19 @@
 //   status key, until the version key (or any flag) reappears.
 // - Every sync writes this replica's view (version, staleness, rejected flags with reasons)
 //   to `<prefix>status:<replicaId>` with a TTL, for `scripts/ffr status`.
+// Reading Redis (redisReader), validating and compiling (snapshotBuilder), the status body
+// (replicaStatus) and the last-good file (snapshotFile) live in their own modules; what stays
+// here is the connection lifecycle and the reload decisions, which share one state.
 import { hostname } from 'node:os';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { redisKeys, type RedisKeys } from './redisKeys.js';
+import { readFlagSet } from './redisReader.js';
 import { ReloadScheduler } from './reloadScheduler.js';
-import {
-  buildSnapshot,
-  documentsDigest,
-  RejectionReporter,
-  type CompileSnapshot,
-  type FlagDocument,
-} from './snapshotBuilder.js';
-import { readSnapshotFile, writeSnapshotFile } from './snapshotFile.js';
+import { replicaStatus } from './replicaStatus.js';
+import { buildSnapshot, documentsDigest, RejectionReporter, type CompileSnapshot } from './snapshotBuilder.js';
+import { readSnapshotFile, SnapshotFileWriter } from './snapshotFile.js';
 import type { SnapshotHolder } from './snapshotHolder.js';
 import { noopStoreMetrics, type StoreMetrics } from './storeMetrics.js';
 
@@ -76,19 +75,12 @@ export interface RedisStoreOptions {
 
 type Client = Redis | Cluster;
 
-interface LoadResult {
-  readonly version: number | null;
-  readonly documents: FlagDocument[];
-  /** The version changed while the keys were read: read again. */
-  readonly moved: boolean;
-}
-
 const REDIS_SOURCE = 'redis';
 
 export class RedisStore {
-  readonly #o: Required<
-    Omit<RedisStoreOptions, 'snapshotFile' | 'redisOptions' | 'cluster' | 'metrics'>
-  > & { metrics: StoreMetrics };
+  readonly #o: Required<Omit<RedisStoreOptions, 'snapshotFile' | 'redisOptions' | 'cluster' | 'metrics'>> & {
+    metrics: StoreMetrics;
+  };
   readonly #snapshotFile: string | null;
   readonly #keys: RedisKeys;
   readonly #log: Logger;
@@ -106,10 +98,13 @@ export class RedisStore {
   #resyncTimer: NodeJS.Timeout | null = null;
   #staleTimer: NodeJS.Timeout | null = null;
   #wasStale = false;
-  #commandDown = false;
-  #feedDown = false;
-  #persistQueued: { version: number | null; documents: FlagDocument[] } | null = null;
-  #persisting: Promise<void> | null = null;
+  // Both start "down": nothing is connected before start(), and a failure then is not a loss.
+  #commandDown = true;
+  #feedDown = true;
+  #commandEverUp = false;
+  #feedEverUp = false;
+  #unreachableAnnounced = false;
+  readonly #fileWriter: SnapshotFileWriter | null;
   #loadedWaiters: Array<() => void> = [];
   #lastError: string | null = null;
 
@@ -137,6 +132,16 @@ export class RedisStore {
       statusTtlSeconds: options.statusTtlSeconds ?? Math.max(60, Math.ceil((3 * resyncMs) / 1000)),
     };
     this.#snapshotFile = options.snapshotFile ?? null;
+    this.#fileWriter =
+      this.#snapshotFile === null
+        ? null
+        : new SnapshotFileWriter(this.#snapshotFile, (err) => {
+            this.#metrics.error('snapshot_file');
+            this.#log.warn(
+              { path: this.#snapshotFile, err: err.message },
+              'writing the last-good snapshot file failed',
+            );
+          });
     this.#keys = redisKeys(options.prefix);
     this.#log = options.logger.child({ component: 'redisStore' });
     this.#holder = options.holder;
@@ -181,8 +186,7 @@ export class RedisStore {
     this.#scheduler = new ReloadScheduler({
       debounceMs: this.#o.debounceMs,
       run: (reason) => this.#reload(reason),
-      retryDelayMs: (attempt) =>
-        Math.min(backoffDelay(attempt, backoff), Math.max(resyncMs, backoff.baseMs)),
+      retryDelayMs: (attempt) => Math.min(backoffDelay(attempt, backoff), Math.max(resyncMs, backoff.baseMs)),
     });
   }
 
@@ -254,9 +258,12 @@ export class RedisStore {
     if (this.#staleTimer) clearInterval(this.#staleTimer);
     this.#scheduler.stop();
     await withTimeout(this.#scheduler.whenIdle(), 2000);
-    if (this.#persisting) await withTimeout(this.#persisting, 2000);
+    if (this.#fileWriter) await withTimeout(this.#fileWriter.flushed(), 2000);
     if (this.#command.status === 'ready') {
-      await withTimeout(this.#command.del(this.#keys.status(this.#o.replicaId)).catch(() => 0), 500);
+      await withTimeout(
+        this.#command.del(this.#keys.status(this.#o.replicaId)).catch(() => 0),
+        500,
+      );
     }
     await Promise.all([quit(this.#command), quit(this.#subscriber)]);
     for (const w of this.#loadedWaiters.splice(0)) w();
@@ -267,8 +274,10 @@ export class RedisStore {
   #wireCommand(): void {
     const c = this.#command;
     c.on('ready', () => {
-      if (this.#commandDown) this.#log.info('Redis connection is back; resyncing');
+      if (this.#commandEverUp && this.#commandDown) this.#log.info('Redis connection is back; resyncing');
       this.#commandDown = false;
+      this.#commandEverUp = true;
+      this.#unreachableAnnounced = false;
       this.#scheduler.request('connected');
     });
     c.on('error', (err: Error) => this.#connectionError('command', err));
@@ -284,8 +293,9 @@ export class RedisStore {
     s.on('ready', () => {
       s.subscribe(this.#keys.changes).then(
         () => {
-          if (this.#feedDown) this.#log.info('change feed is back');
+          if (this.#feedEverUp && this.#feedDown) this.#log.info('change feed is back');
           this.#feedDown = false;
+          this.#feedEverUp = true;
           this.#holder.setFeedConnected(true);
           this.#metrics.feedConnected(true);
           // Messages sent while we were away are lost: catch up.
@@ -317,9 +327,18 @@ export class RedisStore {
     this.#metrics.error('connection');
     const down = which === 'command' ? this.#commandDown : this.#feedDown;
     const fields = { connection: which, err: err.message };
-    // Every failed reconnect emits an error: log the first of an outage, then stay quiet.
-    if (down) this.#log.debug(fields, 'Redis connection error');
-    else this.#log.warn(fields, 'Redis connection error');
+    // Every failed reconnect emits an error: say it once per outage, then stay quiet.
+    if (!down) {
+      this.#log.warn(fields, 'Redis connection error');
+    } else if (!this.#unreachableAnnounced) {
+      this.#unreachableAnnounced = true;
+      this.#log.warn(
+        { ...fields, flags: this.#holder.current.flagCount, version: this.#holder.current.version },
+        'cannot reach Redis; serving the current snapshot and retrying with backoff',
+      );
+    } else {
+      this.#log.debug(fields, 'Redis connection error');
+    }
   }
 
   // --- loading ----------------------------------------------------------------------------
@@ -327,12 +346,13 @@ export class RedisStore {
   async #reload(reason: string): Promise<boolean> {
     if (this.#closed) return true;
     const started = performance.now();
-    let loaded: LoadResult;
+    let loaded;
     try {
-      loaded = await this.#readAll();
+      loaded = await readFlagSet(this.#command, this.#keys, this.#o);
     } catch (err) {
       return this.#failed('load', `reading flags from Redis failed: ${(err as Error).message}`, started, reason);
     }
+    if (this.#closed) return true;
     if (loaded.moved) this.#scheduler.request('version-moved');
 
     const served = this.#holder.current.version;
@@ -390,64 +410,8 @@ export class RedisStore {
       'snapshot loaded from Redis',
     );
     this.#writeStatus();
-    if (this.#snapshotFile !== null) this.#persist({ version, documents: built.validated.accepted });
+    this.#fileWriter?.write({ version, documents: built.validated.accepted, savedAt: Date.now() });
     return true;
-  }
-
-  async #readAll(): Promise<LoadResult> {
-    const before = await this.#readVersion();
-    const documents = await this.#readDocuments();
-    const after = await this.#readVersion();
-    return { version: before, documents, moved: after !== before };
-  }
-
-  async #readVersion(): Promise<number | null> {
-    const raw = await this.#command.get(this.#keys.version);
-    if (raw === null) return null;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n)) {
-      throw new Error(`${this.#keys.version} holds ${JSON.stringify(raw.slice(0, 40))}, not an integer`);
-    }
-    return n;
-  }
-
-  async #readDocuments(): Promise<FlagDocument[]> {
-    const nodes = this.#command instanceof Cluster ? this.#command.nodes('master') : [this.#command];
-    const flagPrefix = this.#keys.flagPrefix;
-    const documents: FlagDocument[] = [];
-    const seen = new Set<string>();
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', this.#keys.flagPattern, 'COUNT', this.#o.scanCount);
-        cursor = next;
-        const fresh = keys.filter((k) => !seen.has(k));
-        for (const k of fresh) seen.add(k);
-        if (seen.size > this.#o.maxFlags) {
-          throw new Error(`more than ${this.#o.maxFlags} flag keys (maxFlags); keeping the current snapshot`);
-        }
-        for (let i = 0; i < fresh.length; i += this.#o.batchSize) {
-          const batch = fresh.slice(i, i + this.#o.batchSize);
-          const values = await this.#getMany(node, batch);
-          for (let j = 0; j < batch.length; j++) {
-            const text = values[j];
-            // null: deleted between SCAN and GET; a later change signal covers it.
-            if (typeof text === 'string') documents.push({ key: batch[j]!.slice(flagPrefix.length), text });
-          }
-        }
-      } while (cursor !== '0');
-    }
-    return documents;
-  }
-
-  /** MGET on one node; in a cluster, GETs pipelined to the node that owns the keys. */
-  async #getMany(node: Redis, keys: string[]): Promise<Array<string | null>> {
-    if (!(this.#command instanceof Cluster)) return node.mget(...keys);
-    const replies = (await node.pipeline(keys.map((k) => ['get', k])).exec()) ?? [];
-    return replies.map(([err, value]) => {
-      if (err) throw err;
-      return typeof value === 'string' ? value : null;
-    });
   }
 
   #holdForDataLoss(served: number, started: number): boolean {
@@ -514,24 +478,7 @@ export class RedisStore {
 
   #writeStatus(): void {
     if (this.#command.status !== 'ready') return;
-    const s = this.#holder.sync;
-    const snap = this.#holder.current;
-    const body = JSON.stringify({
-      replica: this.#o.replicaId,
-      host: hostname(),
-      pid: process.pid,
-      source: s.source,
-      version: s.version,
-      loaded: s.loaded,
-      lastSyncAt: s.lastSyncAt,
-      updatedAt: Date.now(),
-      stale: s.stale,
-      feedConnected: s.feedConnected,
-      dataLossSuspected: s.dataLossSuspected,
-      lastError: s.lastError,
-      flagCount: s.flagCount,
-      rejected: snap.rejected.slice(0, 200).map((r) => ({ key: r.key, reason: r.reason })),
-    });
+    const body = JSON.stringify(replicaStatus(this.#o.replicaId, this.#holder.sync, this.#holder.current, Date.now()));
     this.#command
       .set(this.#keys.status(this.#o.replicaId), body, 'EX', this.#o.statusTtlSeconds)
       .catch((err: Error) => {
@@ -572,26 +519,6 @@ export class RedisStore {
       this.#log.error({ path, err: (err as Error).message }, 'compiling the last-good snapshot failed');
     }
   }
-
-  #persist(data: { version: number | null; documents: FlagDocument[] }): void {
-    const path = this.#snapshotFile;
-    if (path === null) return;
-    this.#persistQueued = data;
-    if (this.#persisting) return;
-    this.#persisting = (async () => {
-      while (this.#persistQueued !== null) {
-        const next = this.#persistQueued;
-        this.#persistQueued = null;
-        try {
-          await writeSnapshotFile(path, { ...next, savedAt: Date.now() });
-        } catch (err) {
-          this.#metrics.error('snapshot_file');
-          this.#log.warn({ path, err: (err as Error).message }, 'writing the last-good snapshot file failed');
-        }
-      }
-      this.#persisting = null;
-    })();
-  }
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -613,7 +540,10 @@ async function quit(client: Client): Promise<void> {
     return;
   }
   const ok = await withTimeout(
-    client.quit().then(() => true, () => false),
+    client.quit().then(
+      () => true,
+      () => false,
+    ),
     1000,
   );
   if (ok !== true) client.disconnect();

@@ -5,12 +5,7 @@
 // exemplars), and they are bounded in length.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import {
-  FLAG_NAME_PATTERN,
-  parseFlagDocument,
-  type FlagDefinition,
-  type FlagIssue,
-} from '../flags/schema.js';
+import { FLAG_NAME_PATTERN, parseFlagDocument, type FlagDefinition, type FlagIssue } from '../flags/schema.js';
 import type { RejectedFlag, Snapshot, SnapshotMeta } from '../matcher/snapshot.js';
 import type { StoreMetrics } from './storeMetrics.js';
 
@@ -34,6 +29,13 @@ export interface ValidatedDocuments {
 export interface ValidateOptions {
   /** Redis: the key names the flag, so the document's name must equal it. */
   readonly keyIsName: boolean;
+  /**
+   * When two documents carry one name, the one under this key wins (files: `<name>.json`);
+   * otherwise the first key in sorted order.
+   */
+  readonly canonicalKey?: (name: string) => string;
+  /** Documents the caller refused without reading (e.g. files too large to read). */
+  readonly refused?: readonly RejectedFlag[];
 }
 
 const MAX_KEY_IN_REASON = 80;
@@ -42,7 +44,6 @@ const MAX_REASON_LENGTH = 600;
 
 /** A key as it may appear in logs: bounded, control characters escaped. */
 export function printableKey(key: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = key.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return clean.length > MAX_KEY_IN_REASON ? `${clean.slice(0, MAX_KEY_IN_REASON - 3)}...` : clean;
 }
@@ -50,9 +51,7 @@ export function printableKey(key: string): string {
 /** Schema issues as one bounded line; values under `userAgent` are not echoed. */
 export function describeIssues(issues: readonly FlagIssue[]): string {
   const parts = issues.slice(0, MAX_ISSUES_IN_REASON).map((issue) => {
-    const message = issue.path.includes('userAgent')
-      ? issue.message.replace(/; got [\s\S]*$/, '')
-      : issue.message;
+    const message = issue.path.includes('userAgent') ? issue.message.replace(/; got [\s\S]*$/, '') : issue.message;
     return `${issue.path}: ${message}`;
   });
   if (issues.length > MAX_ISSUES_IN_REASON) {
@@ -63,16 +62,13 @@ export function describeIssues(issues: readonly FlagIssue[]): string {
 }
 
 /** Validate every document; never throws. Output order follows the keys, sorted. */
-export function validateDocuments(
-  documents: readonly FlagDocument[],
-  options: ValidateOptions,
-): ValidatedDocuments {
+export function validateDocuments(documents: readonly FlagDocument[], options: ValidateOptions): ValidatedDocuments {
   const sorted = [...documents].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const flags: FlagDefinition[] = [];
   const accepted: FlagDocument[] = [];
-  const rejected: RejectedFlag[] = [];
+  const rejected: RejectedFlag[] = [...(options.refused ?? [])];
   const warnings: Array<{ key: string; warning: string }> = [];
-  const owner = new Map<string, string>();
+  const valid: Array<{ doc: FlagDocument; key: string; flag: FlagDefinition; warnings: string[] }> = [];
 
   for (const doc of sorted) {
     const key = printableKey(doc.key);
@@ -93,15 +89,26 @@ export function validateDocuments(
       rejected.push({ key, reason: `name: "${name}" does not match its key` });
       continue;
     }
+    valid.push({ doc, key, flag: parsed.flag, warnings: parsed.warnings });
+  }
+
+  const owner = new Map<string, string>();
+  if (options.canonicalKey) {
+    for (const v of valid) {
+      if (v.doc.key === options.canonicalKey(v.flag.name)) owner.set(v.flag.name, v.doc.key);
+    }
+  }
+  for (const v of valid) {
+    const name = v.flag.name;
     const first = owner.get(name);
-    if (first !== undefined) {
-      rejected.push({ key, reason: `name: "${name}" is already defined by ${first}` });
+    if (first === undefined) owner.set(name, v.doc.key);
+    else if (first !== v.doc.key) {
+      rejected.push({ key: v.key, reason: `name: "${name}" is already defined by ${printableKey(first)}` });
       continue;
     }
-    owner.set(name, key);
-    flags.push(parsed.flag);
-    accepted.push(doc);
-    for (const warning of parsed.warnings) warnings.push({ key, warning });
+    flags.push(v.flag);
+    accepted.push(v.doc);
+    for (const warning of v.warnings) warnings.push({ key: v.key, warning });
   }
   return { flags, accepted, rejected, warnings };
 }

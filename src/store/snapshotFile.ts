@@ -59,3 +59,40 @@ export async function writeSnapshotFile(path: string, snapshot: PersistedSnapsho
   await writeFile(tmp, body, { mode: 0o600 });
   await rename(tmp, path);
 }
+
+/**
+ * Writes snapshots one at a time, latest wins: a write asked for while one runs replaces any
+ * other waiting one, so a burst of reloads costs at most two writes.
+ */
+export class SnapshotFileWriter {
+  #queued: PersistedSnapshot | null = null;
+  #running: Promise<void> | null = null;
+
+  constructor(
+    private readonly path: string,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  write(snapshot: PersistedSnapshot): void {
+    this.#queued = snapshot;
+    this.#running ??= this.#drain();
+  }
+
+  /** Resolves when nothing is being written. */
+  async flushed(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queued !== null) {
+      const next = this.#queued;
+      this.#queued = null;
+      try {
+        await writeSnapshotFile(this.path, next);
+      } catch (err) {
+        this.onError(err as Error);
+      }
+    }
+    this.#running = null;
+  }
+}

@@ -21,7 +21,7 @@ export function freePort(): Promise<number> {
 }
 
 /** One PING over a raw socket: true on +PONG within `timeoutMs`. */
-export function pingPort(port: number, timeoutMs = 300): Promise<boolean> {
+export function pingPort(port: number, timeoutMs = 300, anyAnswer = false): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
@@ -32,7 +32,7 @@ export function pingPort(port: number, timeoutMs = 300): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.once('connect', () => {
       socket.write('PING\r\n');
-      socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
+      socket.once('data', (d) => done(anyAnswer || d.toString().startsWith('+PONG')));
     });
   });
 }
@@ -52,8 +52,11 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** A server on a free port; not started unless `start` is true (the default). */
-export async function redisServer(options: { start?: boolean } = {}): Promise<RedisServer> {
+/**
+ * A server on a free port; not started unless `start` is true (the default). `args` are
+ * extra redis-server arguments (e.g. `['--requirepass', 'pw']`).
+ */
+export async function redisServer(options: { start?: boolean; args?: string[] } = {}): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess | null = null;
 
@@ -67,7 +70,10 @@ export async function redisServer(options: { start?: boolean } = {}): Promise<Re
       if (child) return;
       const c = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+        [
+          ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+          ...['--protected-mode', 'no', ...(options.args ?? [])],
+        ],
         { stdio: 'ignore' },
       );
       child = c;
@@ -77,7 +83,8 @@ export async function redisServer(options: { start?: boolean } = {}): Promise<Re
         if (child === c) child = null;
       });
       const deadline = Date.now() + 5000;
-      while (!(await pingPort(port))) {
+      // With a password PING answers -NOAUTH: any answer means it is up.
+      while (!(await pingPort(port, 300, (options.args ?? []).includes('--requirepass')))) {
         if (child !== c) throw new Error(`redis-server on port ${port} exited during start`);
         if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 5 s`);
         await new Promise((r) => setTimeout(r, 20));
