@@ -10,6 +10,11 @@ export interface Config {
   readonly redisUrl: string;
   /** True when REDIS_URL was set explicitly: then the sidecar never falls back to files. */
   readonly redisUrlExplicit: boolean;
+  /** Redis Cluster seed nodes; when set, the store talks to the cluster (REDIS_URL gives auth/TLS). */
+  readonly redisClusterNodes: readonly { readonly host: string; readonly port: number }[];
+  /** Redis Sentinel addresses and the monitored master's name; when set, ioredis asks them. */
+  readonly redisSentinels: readonly { readonly host: string; readonly port: number }[];
+  readonly redisSentinelName: string | null;
   /** auto: Redis when set or answering, else files; redis or file force one. */
   readonly store: 'auto' | 'redis' | 'file';
   readonly prefix: string;
@@ -46,6 +51,18 @@ const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:50051');
 
+const hostPortList = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'HOST:PORT[,HOST:PORT...]');
+
+function parseHostPorts(list: string | undefined): { host: string; port: number }[] {
+  if (!list) return [];
+  return list.split(',').map((item) => {
+    const i = item.lastIndexOf(':');
+    return Object.freeze({ host: item.slice(0, i), port: Number(item.slice(i + 1)) });
+  });
+}
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 function isValidTimeZone(tz: string): boolean {
@@ -62,6 +79,9 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
     .optional(),
+  PROFLAG_REDIS_CLUSTER_NODES: hostPortList.optional(),
+  PROFLAG_REDIS_SENTINELS: hostPortList.optional(),
+  PROFLAG_REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
   PROFLAG_STORE: z.enum(['auto', 'redis', 'file']).default('auto'),
   PROFLAG_PREFIX: z
     .string()
@@ -148,12 +168,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.PROFLAG_REDIS_CLUSTER_NODES && e.PROFLAG_REDIS_SENTINELS) {
+    throw new ConfigError(['PROFLAG_REDIS_CLUSTER_NODES and PROFLAG_REDIS_SENTINELS exclude each other']);
+  }
+  if (e.PROFLAG_REDIS_SENTINELS && !e.PROFLAG_REDIS_SENTINEL_NAME) {
+    throw new ConfigError(['PROFLAG_REDIS_SENTINELS needs PROFLAG_REDIS_SENTINEL_NAME (the master name)']);
+  }
+  if (e.PROFLAG_REDIS_CLUSTER_NODES && !/^\{[^}]+\}/.test(e.PROFLAG_PREFIX)) {
+    // Every change script touches the flag, the version, the channel and the audit stream
+    // together; in a cluster they must share one slot, which a hash tag guarantees.
+    throw new ConfigError([
+      `PROFLAG_PREFIX=${JSON.stringify(e.PROFLAG_PREFIX)}: on Redis Cluster use a hash-tagged prefix such as {proflag}:`,
+    ]);
+  }
   if (e.PROFLAG_ROUTE_HEADER === e.PROFLAG_FLAGS_HEADER) {
     throw new ConfigError(['PROFLAG_ROUTE_HEADER and PROFLAG_FLAGS_HEADER must differ']);
   }
   return Object.freeze({
     redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
     redisUrlExplicit: e.REDIS_URL !== undefined,
+    redisClusterNodes: Object.freeze(parseHostPorts(e.PROFLAG_REDIS_CLUSTER_NODES)),
+    redisSentinels: Object.freeze(parseHostPorts(e.PROFLAG_REDIS_SENTINELS)),
+    redisSentinelName: e.PROFLAG_REDIS_SENTINEL_NAME ?? null,
     store: e.PROFLAG_STORE,
     prefix: e.PROFLAG_PREFIX,
     grpcAddr: e.PROFLAG_GRPC_ADDR,

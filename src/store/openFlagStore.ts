@@ -68,7 +68,14 @@ async function openFileStore(config: Config, deps: FlagStoreDeps): Promise<FlagS
 }
 
 async function openRedisStore(config: Config, deps: FlagStoreDeps): Promise<FlagStore> {
+  const topology =
+    config.redisClusterNodes.length > 0
+      ? { cluster: { nodes: [...config.redisClusterNodes] } }
+      : config.redisSentinels.length > 0
+        ? { redisOptions: { sentinels: [...config.redisSentinels], name: config.redisSentinelName ?? undefined } }
+        : {};
   const store = new RedisStore({
+    ...topology,
     redisUrl: config.redisUrl,
     prefix: config.prefix,
     resyncMs: config.resyncMs,
@@ -86,8 +93,14 @@ async function openRedisStore(config: Config, deps: FlagStoreDeps): Promise<Flag
       'Redis not loaded yet: serving without flags (or the snapshot file) and retrying; /readyz says not ready',
     );
   }
+  const where =
+    config.redisClusterNodes.length > 0
+      ? `cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+      : config.redisSentinels.length > 0
+        ? `sentinel ${config.redisSentinelName}@${config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(',')}`
+        : redactUrl(config.redisUrl);
   return {
-    description: `redis ${redactUrl(config.redisUrl)} (prefix ${config.prefix})`,
+    description: `redis ${where} (prefix ${config.prefix})`,
     kind: 'redis',
     stop: () => store.close(),
   };
@@ -95,7 +108,8 @@ async function openRedisStore(config: Config, deps: FlagStoreDeps): Promise<Flag
 
 export async function openFlagStore(config: Config, deps: FlagStoreDeps): Promise<FlagStore> {
   if (config.store === 'file') return openFileStore(config, deps);
-  if (config.store === 'redis' || config.redisUrlExplicit) return openRedisStore(config, deps);
+  const topologyConfigured = config.redisClusterNodes.length > 0 || config.redisSentinels.length > 0;
+  if (config.store === 'redis' || config.redisUrlExplicit || topologyConfigured) return openRedisStore(config, deps);
 
   const probe = await probeDefaultRedis(config.redisUrl, config.prefix);
   if (probe === 'has-data') return openRedisStore(config, deps);

@@ -77,3 +77,24 @@ describe('configuration', () => {
     }
   });
 });
+
+describe('Redis topology', () => {
+  it('reads cluster seed nodes and insists on a hash-tagged prefix', () => {
+    const c = loadConfig({ PROFLAG_REDIS_CLUSTER_NODES: 'r1:7000,r2.internal:7001', PROFLAG_PREFIX: '{proflag}:' });
+    expect(c.redisClusterNodes).toEqual([
+      { host: 'r1', port: 7000 },
+      { host: 'r2.internal', port: 7001 },
+    ]);
+    expect(() => loadConfig({ PROFLAG_REDIS_CLUSTER_NODES: 'r1:7000' })).toThrow(/hash-tagged/);
+  });
+
+  it('reads sentinels with their master name', () => {
+    const c = loadConfig({ PROFLAG_REDIS_SENTINELS: 's1:26379,s2:26379', PROFLAG_REDIS_SENTINEL_NAME: 'flags' });
+    expect(c.redisSentinels).toHaveLength(2);
+    expect(c.redisSentinelName).toBe('flags');
+    expect(() => loadConfig({ PROFLAG_REDIS_SENTINELS: 's1:26379' })).toThrow(/SENTINEL_NAME/);
+    expect(() =>
+      loadConfig({ PROFLAG_REDIS_SENTINELS: 's1:1', PROFLAG_REDIS_SENTINEL_NAME: 'm', PROFLAG_REDIS_CLUSTER_NODES: 'a:1', PROFLAG_PREFIX: '{p}:' }),
+    ).toThrow(/exclude/);
+  });
+});
