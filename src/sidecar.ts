@@ -6,9 +6,10 @@ import { createProfileExtractor } from './features/extract.js';
 import { createGeoResolver } from './features/geo.js';
 import { embedUserAgent } from './features/userAgent.js';
 import type { FlagDefinition } from './flags/schema.js';
-import { compileSnapshot } from './matcher/compile.js';
+import { compileSnapshotAsync } from './matcher/compile.js';
 import type { Snapshot, SnapshotMeta } from './matcher/snapshot.js';
 import { buildUaIndex } from './matcher/uaIndexImpl.js';
+import { UaGraphBuilder } from './workers/uaGraphBuilder.js';
 import { startAdminServer } from './admin/adminServer.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
@@ -59,10 +60,13 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
 
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
   const uaIndexBuilder = { embed: embedUserAgent, build: buildUaIndex };
-  const compile = (flags: readonly FlagDefinition[], meta: SnapshotMeta): Snapshot => {
+  // Large user-agent graphs are built on a worker thread: requests keep flowing meanwhile.
+  const graphBuilder = new UaGraphBuilder();
+  const compile = async (flags: readonly FlagDefinition[], meta: SnapshotMeta): Promise<Snapshot> => {
     const started = performance.now();
-    const snapshot = compileSnapshot(flags, meta, {
+    const snapshot = await compileSnapshotAsync(flags, meta, {
       uaIndexBuilder,
+      buildUaIndexAsync: (inputs, params) => graphBuilder.build(inputs, params),
       uaIndexParams: config.uaIndex,
       previous: holder.current,
     });
@@ -140,6 +144,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
         await Promise.allSettled([store.stop(), admin.close()]);
+        await graphBuilder.close();
         logger.info('proflag stopped');
       })();
       return stopping;

@@ -155,11 +155,21 @@ function byPriorityThenName(a: FlagDefinition, b: FlagDefinition): number {
   return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-export function compileSnapshot(
+/** Exemplars embedded between pauses of compileSnapshotAsync (each is a few µs). */
+const EMBED_BATCH = 256;
+
+/** What the compile steps ask of their driver: a pause, or a UA index built from inputs. */
+type CompileRequest = { readonly pause: true } | { readonly pause: false; readonly inputs: readonly UaRangeInput[] };
+
+/**
+ * The compile, written once as steps: the sync driver runs them straight through; the async
+ * driver yields to the event loop at each pause and builds the UA index off the main thread.
+ */
+function* compileSteps(
   definitions: readonly FlagDefinition[],
   meta: SnapshotMeta,
-  options: CompileOptions = {},
-): Snapshot {
+  options: CompileOptions,
+): Generator<CompileRequest, Snapshot, UaIndex | null> {
   const rejected: RejectedFlag[] = [...meta.rejected];
   const seen = new Set<string>();
   const unique: FlagDefinition[] = [];
@@ -173,46 +183,48 @@ export function compileSnapshot(
   }
   const enabled = unique.filter((f) => f.enabled).sort(byPriorityThenName);
 
-  // User-agent ranges get consecutive slots in the index.
+  // User-agent ranges get consecutive slots in the index. When the exemplars are those of the
+  // previous snapshot, its index is reused and nothing is embedded again.
   const builder = options.uaIndexBuilder ?? null;
   const signature = uaSignature(enabled);
+  const previous = options.previous ?? null;
+  const reusable =
+    previous && previous.uaIndex && internals.get(previous)?.uaSignature === signature ? previous.uaIndex : null;
   const uaInputs: UaRangeInput[] = [];
-  const slots = new Map<string, number>();
   const compiled: CompiledFlag[] = [];
+  let embedded = 0;
   for (const def of enabled) {
     const ua = def.profile.userAgent;
     let slot = -1;
     if (ua && builder) {
-      try {
-        slot = uaInputs.length;
-        uaInputs.push({
-          slot,
-          exemplars: ua.similarTo.map((s) => builder.embed(s)),
-          hashes: ua.hashes,
-          maxDistance: ua.maxDistance,
-        });
-        slots.set(def.name, slot);
-      } catch (err) {
-        rejected.push({ key: def.name, reason: `user-agent exemplars: ${(err as Error).message}` });
-        continue;
+      slot = uaInputs.length;
+      if (reusable) {
+        uaInputs.push({ slot, exemplars: [], hashes: ua.hashes, maxDistance: ua.maxDistance });
+      } else {
+        try {
+          const exemplars = ua.similarTo.map((text) => builder.embed(text));
+          uaInputs.push({ slot, exemplars, hashes: ua.hashes, maxDistance: ua.maxDistance });
+        } catch (err) {
+          rejected.push({ key: def.name, reason: `user-agent exemplars: ${(err as Error).message}` });
+          continue;
+        }
+        embedded += ua.similarTo.length;
+        if (embedded >= EMBED_BATCH) {
+          embedded = 0;
+          yield { pause: true };
+        }
       }
     }
     compiled.push(compileFlag(def, compiled.length, slot));
   }
 
-  let uaIndex: UaIndex | null = null;
-  const previous = options.previous ?? null;
-  if (builder && uaInputs.length > 0) {
-    const prev = previous ? internals.get(previous) : undefined;
-    if (prev && prev.uaSignature === signature && previous?.uaIndex) {
-      uaIndex = previous.uaIndex;
-    } else {
-      try {
-        uaIndex = builder.build(uaInputs, options.uaIndexParams ?? DEFAULT_UA_INDEX_PARAMS);
-      } catch (err) {
-        // The flags still serve; their user-agent dimension matches nothing until a rebuild.
-        rejected.push({ key: '(user-agent index)', reason: `index build failed: ${(err as Error).message}` });
-      }
+  let uaIndex: UaIndex | null = reusable;
+  if (builder && uaInputs.length > 0 && !reusable) {
+    try {
+      uaIndex = yield { pause: false, inputs: uaInputs };
+    } catch (err) {
+      // The flags still serve; their user-agent dimension matches nothing until a rebuild.
+      rejected.push({ key: '(user-agent index)', reason: `index build failed: ${(err as Error).message}` });
     }
   }
 
@@ -228,4 +240,70 @@ export function compileSnapshot(
   });
   internals.set(snapshot, { uaSignature: signature });
   return snapshot;
+}
+
+/** Compile in one go (tests, small flag sets). */
+export function compileSnapshot(
+  definitions: readonly FlagDefinition[],
+  meta: SnapshotMeta,
+  options: CompileOptions = {},
+): Snapshot {
+  const steps = compileSteps(definitions, meta, options);
+  const params = options.uaIndexParams ?? DEFAULT_UA_INDEX_PARAMS;
+  let step = steps.next();
+  while (!step.done) {
+    const request = step.value;
+    if (request.pause) {
+      step = steps.next(null);
+      continue;
+    }
+    let index: UaIndex;
+    try {
+      index = options.uaIndexBuilder!.build(request.inputs, params);
+    } catch (err) {
+      step = steps.throw(err);
+      continue;
+    }
+    step = steps.next(index);
+  }
+  return step.value;
+}
+
+export interface AsyncCompileOptions extends CompileOptions {
+  /** Builds the UA index without blocking the event loop (e.g. on a worker thread). */
+  readonly buildUaIndexAsync?: (inputs: readonly UaRangeInput[], params: UaIndexParams) => Promise<UaIndex>;
+}
+
+/**
+ * Compile without holding the event loop for long: embedding pauses every few hundred
+ * exemplars, and the UA index is built by `buildUaIndexAsync` when given. Requests keep being
+ * answered from the current snapshot meanwhile.
+ */
+export async function compileSnapshotAsync(
+  definitions: readonly FlagDefinition[],
+  meta: SnapshotMeta,
+  options: AsyncCompileOptions = {},
+): Promise<Snapshot> {
+  const steps = compileSteps(definitions, meta, options);
+  const params = options.uaIndexParams ?? DEFAULT_UA_INDEX_PARAMS;
+  let step = steps.next();
+  while (!step.done) {
+    const request = step.value;
+    if (request.pause) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      step = steps.next(null);
+      continue;
+    }
+    let index: UaIndex;
+    try {
+      index = options.buildUaIndexAsync
+        ? await options.buildUaIndexAsync(request.inputs, params)
+        : options.uaIndexBuilder!.build(request.inputs, params);
+    } catch (err) {
+      step = steps.throw(err);
+      continue;
+    }
+    step = steps.next(index);
+  }
+  return step.value;
 }

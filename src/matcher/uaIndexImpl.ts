@@ -107,7 +107,12 @@ function cosineDistanceOf(dot: number): number {
   return d < 0 ? 0 : d > 2 ? 2 : d;
 }
 
-function prepare(inputs: readonly UaRangeInput[]): Built {
+/** Work between pauses of the asynchronous prepare (exemplars or centroid points). */
+const PREPARE_BATCH = 1000;
+
+/** The preparation as steps: yields every PREPARE_BATCH units so a caller can pause. */
+function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, void> {
+  let work = 0;
   let slots = 0;
   let dim = 0;
   for (const input of inputs) {
@@ -134,6 +139,7 @@ function prepare(inputs: readonly UaRangeInput[]): Built {
       reachGiven[slot] = 1;
     }
     for (const e of input.exemplars) {
+      if (++work % PREPARE_BATCH === 0) yield;
       if (e.length !== dim) continue;
       // Identical input bytes give identical normalised vectors: key by the input itself.
       const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('latin1');
@@ -169,7 +175,10 @@ function prepare(inputs: readonly UaRangeInput[]): Built {
     const pts = slotPoints[s]!;
     if (pts.length === 0) continue;
     sum.fill(0);
-    for (const p of pts) for (let i = 0; i < dim; i++) sum[i]! += points[p * dim + i]!;
+    for (const p of pts) {
+      if (++work % PREPARE_BATCH === 0) yield;
+      for (let i = 0; i < dim; i++) sum[i]! += points[p * dim + i]!;
+    }
     if (!normaliseInto(sum, dim, slotCentroid, s * dim)) continue;
     let radius = 0;
     for (const p of pts) {
@@ -351,38 +360,70 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
   }
 }
 
-/**
- * Build the index of a snapshot's user-agent ranges. Throws only on a native failure of the
- * graph build (the caller, compileSnapshot, turns that into a rejected flag set).
- */
-export function buildUaIndex(
-  inputs: readonly UaRangeInput[],
+/** The deduplicated, normalised exemplars of a snapshot, before any graph is built. */
+export type PreparedUaIndex = Built;
+
+function prepare(inputs: readonly UaRangeInput[]): Built {
+  const steps = prepareSteps(inputs);
+  let step = steps.next();
+  while (!step.done) step = steps.next();
+  return step.value;
+}
+
+export function prepareUaIndex(inputs: readonly UaRangeInput[]): PreparedUaIndex {
+  return prepare(inputs);
+}
+
+/** prepareUaIndex that gives the event loop a turn every few thousand exemplars. */
+export async function prepareUaIndexAsync(inputs: readonly UaRangeInput[]): Promise<PreparedUaIndex> {
+  const steps = prepareSteps(inputs);
+  let step = steps.next();
+  while (!step.done) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    step = steps.next();
+  }
+  return step.value;
+}
+
+/** Whether `prepared` is queried through an HNSW graph (else exhaustively). */
+export function needsGraph(prepared: PreparedUaIndex, options: UaIndexOptions = {}): boolean {
+  return prepared.n > 0 && prepared.n >= (options.bruteForceBelow ?? DEFAULT_BRUTE_FORCE_BELOW);
+}
+
+/** The graph's build parameters, shared by the in-thread and the worker-thread builds. */
+export function graphBuildParams(params: UaIndexParams, options: UaIndexOptions = {}) {
+  return {
+    m: Math.max(2, params.m | 0),
+    efConstruction: Math.max(1, params.efConstruction | 0),
+    randomSeed: options.seed ?? 100,
+  };
+}
+
+/** Build the HNSW graph over the prepared points, on this thread. */
+export function buildGraph(b: PreparedUaIndex, params: UaIndexParams, options: UaIndexOptions = {}): HierarchicalNSW {
+  const graph = new HierarchicalNSW('cosine', b.dim);
+  // Exactly the distinct points: nothing is added later, so no resize is ever needed.
+  graph.initIndex({ maxElements: b.n, ...graphBuildParams(params, options) });
+  // Points must be plain arrays (hnswlib-node rejects typed arrays).
+  const point = new Array<number>(b.dim).fill(0);
+  for (let p = 0; p < b.n; p++) {
+    for (let i = 0; i < b.dim; i++) point[i] = b.points[p * b.dim + i]!;
+    graph.addPoint(point, p);
+  }
+  return graph;
+}
+
+/** The index over prepared points and their graph (null: exhaustive queries). */
+export function assembleUaIndex(
+  b: PreparedUaIndex,
+  graph: HierarchicalNSW | null,
   params: UaIndexParams,
   options: UaIndexOptions = {},
 ): UaIndexWithDiagnostics {
-  const b = prepare(inputs);
   const k = Math.max(1, options.k ?? DEFAULT_UA_INDEX_K);
-  const bruteBelow = options.bruteForceBelow ?? DEFAULT_BRUTE_FORCE_BELOW;
-  let graph: HierarchicalNSW | null = null;
   const ef = Math.max(params.ef | 0, Math.min(k, b.n), 1);
-  if (b.n > 0 && b.n >= bruteBelow) {
-    graph = new HierarchicalNSW('cosine', b.dim);
-    // Exactly the distinct points: nothing is added later, so no resize is ever needed.
-    graph.initIndex({
-      maxElements: b.n,
-      m: Math.max(2, params.m | 0),
-      efConstruction: Math.max(1, params.efConstruction | 0),
-      randomSeed: options.seed ?? 100,
-    });
-    // Points must be plain arrays (hnswlib-node rejects typed arrays).
-    const point = new Array<number>(b.dim).fill(0);
-    for (let p = 0; p < b.n; p++) {
-      for (let i = 0; i < b.dim; i++) point[i] = b.points[p * b.dim + i]!;
-      graph.addPoint(point, p);
-    }
-    // ef is not part of the initialised state: set it after the build.
-    graph.setEf(ef);
-  }
+  // ef is not part of a built or loaded graph's state: set it here.
+  graph?.setEf(ef);
   return new UaIndexImpl(
     b,
     graph,
@@ -392,6 +433,21 @@ export function buildUaIndex(
     options.cacheBytes ?? DEFAULT_CACHE_BYTES,
   );
 }
+
+/**
+ * Build the index of a snapshot's user-agent ranges on this thread. Throws only on a native
+ * failure of the graph build (compileSnapshot turns that into a rejected entry).
+ */
+export function buildUaIndex(
+  inputs: readonly UaRangeInput[],
+  params: UaIndexParams,
+  options: UaIndexOptions = {},
+): UaIndexWithDiagnostics {
+  const b = prepare(inputs);
+  return assembleUaIndex(b, needsGraph(b, options) ? buildGraph(b, params, options) : null, params, options);
+}
+
+export { HierarchicalNSW };
 
 /** The pair compileSnapshot needs (CompileOptions.uaIndexBuilder). */
 export interface UaIndexBuilderLike {

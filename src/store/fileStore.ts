@@ -185,7 +185,7 @@ export class FileStore {
         const text = await readFile(join(this.#dir, name), 'utf8').catch(() => null);
         if (text !== null) documents.push({ key: name, text });
       }
-      return this.#apply(documents, refused, signature, started);
+      return await this.#apply(documents, refused, signature, started);
     } catch (err) {
       const message = `reading the flag folder failed: ${(err as Error).message}`;
       this.#holder.recordError(message);
@@ -197,7 +197,7 @@ export class FileStore {
     }
   }
 
-  #apply(documents: FlagDocument[], refused: RejectedFlag[], signature: string, started: number): boolean {
+  async #apply(documents: FlagDocument[], refused: RejectedFlag[], signature: string, started: number): Promise<boolean> {
     const digest = documentsDigest([...documents, ...refused.map((r) => ({ key: r.key, text: r.reason }))]);
     if (this.#holder.loaded && digest === this.#digest) {
       this.#signature = signature;
@@ -207,7 +207,7 @@ export class FileStore {
     }
     let built;
     try {
-      built = buildSnapshot(documents, { version: null, source: this.#source }, this.#compile, {
+      built = await buildSnapshot(documents, { version: null, source: this.#source }, this.#compile, {
         keyIsName: false,
         canonicalKey: (name) => `${name}.json`,
         refused,

@@ -382,7 +382,7 @@ export class RedisStore {
 
     let built;
     try {
-      built = buildSnapshot(documents, { version, source: REDIS_SOURCE }, this.#o.compile, { keyIsName: true });
+      built = await buildSnapshot(documents, { version, source: REDIS_SOURCE }, this.#o.compile, { keyIsName: true });
     } catch (err) {
       // A bug in compile: keep serving what we have, retry on the next signal or resync.
       return this.#failed('compile', `compiling the snapshot failed: ${(err as Error).message}`, started, reason);
@@ -501,7 +501,7 @@ export class RedisStore {
       return;
     }
     try {
-      const built = buildSnapshot(
+      const built = await buildSnapshot(
         persisted.documents,
         { version: persisted.version, source: `last-good:${path}` },
         this.#o.compile,

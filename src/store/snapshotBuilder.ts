@@ -10,7 +10,8 @@ import type { RejectedFlag, Snapshot, SnapshotMeta } from '../matcher/snapshot.j
 import type { StoreMetrics } from './storeMetrics.js';
 
 /** compileSnapshot's shape (src/matcher/compile.ts); injected so stores can be tested alone. */
-export type CompileSnapshot = (flags: readonly FlagDefinition[], meta: SnapshotMeta) => Snapshot;
+/** May be asynchronous: a large compile yields to the event loop (compileSnapshotAsync). */
+export type CompileSnapshot = (flags: readonly FlagDefinition[], meta: SnapshotMeta) => Snapshot | Promise<Snapshot>;
 
 /** One stored flag document: its key (Redis: the part after `flag:`; files: the file name). */
 export interface FlagDocument {
@@ -135,15 +136,15 @@ export interface BuiltSnapshot {
 }
 
 /** Validate and compile. Throws only when compile throws (a bug, kept out of the swap). */
-export function buildSnapshot(
+export async function buildSnapshot(
   documents: readonly FlagDocument[],
   meta: { version: number | null; source: string },
   compile: CompileSnapshot,
   options: ValidateOptions,
-): BuiltSnapshot {
+): Promise<BuiltSnapshot> {
   const validated = validateDocuments(documents, options);
   const started = performance.now();
-  const snapshot = compile(validated.flags, {
+  const snapshot = await compile(validated.flags, {
     version: meta.version,
     source: meta.source,
     rejected: validated.rejected,

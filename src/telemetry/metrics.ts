@@ -110,5 +110,43 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: '1 while Redis looks emptied (proflag:version gone) and the last snapshot is kept',
       registers,
     }),
+    // The Request Profile Learner (src/learner/): samples in, anomalies and clusters, proposals out.
+    learnerQueued: new Counter({
+      name: 'proflag_learner_samples_queued_total',
+      help: 'profiles handed to the learner queue (after sampling and the per-second cap)',
+      registers,
+    }),
+    learnerDropped: new Counter({
+      name: 'proflag_learner_samples_dropped_total',
+      help: 'samples dropped, by reason (rate: over PROFLAG_LEARN_MAX_PER_SECOND, full: queue full, publish: stream write failed, decode: malformed stream entry)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    learnerObserved: new Counter({
+      name: 'proflag_learner_observed_total',
+      help: 'samples the learner (or, in publish mode, the samples stream) took',
+      registers,
+    }),
+    learnerAnomalies: new Counter({
+      name: 'proflag_learner_anomalies_total',
+      help: 'samples the detector scored as anomalous',
+      registers,
+    }),
+    learnerClusters: new Gauge({
+      name: 'proflag_learner_clusters',
+      help: 'clusters the learner currently keeps',
+      registers,
+    }),
+    learnerMemoryBytes: new Gauge({
+      name: 'proflag_learner_memory_bytes',
+      help: "the learner's own estimate of the memory it holds (bounded by construction)",
+      registers,
+    }),
+    learnerProposals: new Counter({
+      name: 'proflag_learner_proposals_written_total',
+      help: 'proposal writes by outcome (created, updated, retired, evicted, failed, logged)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }

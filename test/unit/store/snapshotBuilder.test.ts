@@ -105,8 +105,8 @@ describe('documentsDigest', () => {
 });
 
 describe('buildSnapshot', () => {
-  it('compiles the valid flags with the rejections in the meta', () => {
-    const built = buildSnapshot(
+  it('compiles the valid flags with the rejections in the meta', async () => {
+    const built = await buildSnapshot(
       [doc('a', flagJson('a')), doc('b', '{')],
       { version: 3, source: 'redis' },
       (flags, meta) => compileSnapshot(flags, meta),
