@@ -9,7 +9,8 @@ import { NO_MUTATION, planMutation, type MutationPlan, type RoutingOptions } fro
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RequestHeaders } from './headerMap.js';
-import type { CommonResponse, HttpHeaders, ProcessingRequest, ProtoStruct } from './protocol.js';
+import { encodeProcessingResponse } from './protocol.js';
+import type { CommonResponse, HttpHeaders, ProcessingRequest, ProcessingResponse, ProtoStruct } from './protocol.js';
 
 export type ProfileExtractor = (input: {
   headers: HeaderLookup;
@@ -77,9 +78,36 @@ export function toCommonResponse(plan: MutationPlan): CommonResponse {
 export interface HeadersOutcome {
   readonly response: CommonResponse;
   readonly dynamicMetadata: ProtoStruct | null;
+  /** The whole request-headers reply ({request_headers, dynamic_metadata}) already encoded. */
+  readonly encoded: Buffer;
+  /** The routed cluster, for metrics. */
+  readonly cluster: string | null;
 }
 
-const CONTINUE_UNCHANGED: HeadersOutcome = Object.freeze({ response: {}, dynamicMetadata: null });
+export function headersOutcome(response: CommonResponse, dynamicMetadata: ProtoStruct | null, cluster: string | null): HeadersOutcome {
+  const reply: ProcessingResponse = { request_headers: { response } };
+  if (dynamicMetadata) reply.dynamic_metadata = dynamicMetadata;
+  return Object.freeze({ response, dynamicMetadata, encoded: encodeProcessingResponse(reply), cluster });
+}
+
+let continueUnchanged: HeadersOutcome | null = null;
+/** CONTINUE with no mutation (built on first use: encoding needs the loaded protos). */
+export function continueUnchangedOutcome(): HeadersOutcome {
+  return (continueUnchanged ??= headersOutcome({}, null, null));
+}
+
+/** Distinct replies remembered per snapshot; the memo is cleared when full. */
+export const MAX_CACHED_REPLIES = 4096;
+
+/**
+ * A reply is a function of the matches (flag and variant, in winner order), which of
+ * proflag's headers the client sent, and staleness: the same key, the same bytes.
+ */
+function replyKey(decision: Decision, routeSent: boolean, flagsSent: boolean, stale: boolean): string {
+  let key = `${stale ? 's' : '-'}${routeSent ? 'r' : '-'}${flagsSent ? 'f' : '-'}`;
+  for (const m of decision.matches) key += m.variant === null ? `,${m.flag.index}` : `,${m.flag.index}:${m.variant}`;
+  return key;
+}
 
 export function createRequestProcessor(deps: RequestProcessorDeps) {
   const { snapshots, extract, routing, metrics, logger } = deps;
@@ -92,6 +120,36 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     fallback: metrics.decisions.labels('fallback'),
   };
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
+  const routedByCluster = new Map<string, { inc(): void }>();
+  const replies = new WeakMap<Snapshot, Map<string, HeadersOutcome>>();
+  const unchanged = continueUnchangedOutcome();
+
+  function replyFor(snapshot: Snapshot, decision: Decision, headers: RequestHeaders): HeadersOutcome {
+    const routeSent = headers.has(routing.routeHeader);
+    const flagsSent = headers.has(routing.flagsHeader);
+    if (decision.matches.length === 0 && !routeSent && !flagsSent) return unchanged;
+    const stale = snapshots.stale;
+    const key = replyKey(decision, routeSent, flagsSent, stale);
+    let memo = replies.get(snapshot);
+    if (!memo) replies.set(snapshot, (memo = new Map()));
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const plan = planMutation(decision, { routeHeaderSent: routeSent, flagsHeaderSent: flagsSent }, routing);
+    const outcome = headersOutcome(
+      toCommonResponse(plan),
+      ns && decision.matches.length > 0 ? metadataFor(plan, snapshot, stale, ns) : null,
+      plan.cluster,
+    );
+    if (memo.size >= MAX_CACHED_REPLIES) memo.clear();
+    memo.set(key, outcome);
+    return outcome;
+  }
+
+  function countRouted(cluster: string): void {
+    let counter = routedByCluster.get(cluster);
+    if (!counter) routedByCluster.set(cluster, (counter = metrics.routed.labels(cluster)));
+    counter.inc();
+  }
 
   /**
    * Decide for one request's headers. `countedBodyBytes` is the body size counted in the body
@@ -111,25 +169,17 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         profile = { ...profile, payloadSize: countedBodyBytes, sizeBin: sizeBin(countedBodyBytes) };
       }
       const decision: Decision = decide(snapshot, profile, headers);
-      const plan = planMutation(
-        decision,
-        { routeHeaderSent: headers.has(routing.routeHeader), flagsHeaderSent: headers.has(routing.flagsHeader) },
-        routing,
-      );
+      const outcome = replyFor(snapshot, decision, headers);
       if (sink) sink(profile);
       (decision.matches.length > 0 ? decisions.match : decisions.nomatch).inc();
-      if (plan.cluster !== null) metrics.routed.labels(plan.cluster).inc();
+      if (outcome.cluster !== null) countRouted(outcome.cluster);
       metrics.decisionSeconds.observe((performance.now() - started) / 1000);
-      if (plan === NO_MUTATION) return CONTINUE_UNCHANGED;
-      return {
-        response: toCommonResponse(plan),
-        dynamicMetadata: ns && decision.matches.length > 0 ? metadataFor(plan, snapshot, snapshots.stale, ns) : null,
-      };
+      return outcome;
     } catch (err) {
       decisions.fallback.inc();
       decisionFallback.inc();
       logger.error({ code: 'PROFLAG_ERR_DECISION', err: (err as Error).message }, 'decision failed; continuing unchanged');
-      return CONTINUE_UNCHANGED;
+      return unchanged;
     }
   };
 }

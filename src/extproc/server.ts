@@ -14,8 +14,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { loadExtProcPackage } from './protocol.js';
-import type { ProcessingRequest } from './protocol.js';
+import { loadExtProcPackage, passThroughSerializer } from './protocol.js';
+import type { ProcessingRequest, ProcessingResponse } from './protocol.js';
 import type { ExtProcCall } from './stream.js';
 
 export interface ExtProcServerOptions {
@@ -122,6 +122,7 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
     Process: {
       ...process,
       requestDeserialize: safeDeserializer(process.requestDeserialize as (b: Buffer) => ProcessingRequest, metrics, logger),
+      responseSerialize: passThroughSerializer(process.responseSerialize as (v: ProcessingResponse) => Buffer),
     },
   };
   server.addService(safeService, { Process: options.handleStream as grpc.handleBidiStreamingCall<unknown, unknown> });

@@ -5,6 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { preEncoded } from './protocol.js';
 import type { HttpHeaders, ProcessingRequest, ProcessingResponse } from './protocol.js';
 import type { RequestProcessor } from './requestProcessor.js';
 
@@ -120,9 +121,7 @@ export function createStreamHandler(options: StreamOptions) {
           bodyBytes = 0;
           reply = { request_headers: {} };
         } else {
-          const outcome = processRequestHeaders(req, msg);
-          reply = { request_headers: { response: outcome.response } };
-          if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+          reply = preEncoded(processRequestHeaders(req, msg).encoded);
         }
       } else if (kind === 'request_body' && heldHeaders) {
         const body = req.request_body!;

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { RequestHeaders, MAX_HEADERS } from '../../../src/extproc/headerMap.js';
-import { createRequestProcessor, sourceAddressOf, toCommonResponse } from '../../../src/extproc/requestProcessor.js';
+import {
+  continueUnchangedOutcome,
+  createRequestProcessor,
+  sourceAddressOf,
+  toCommonResponse,
+} from '../../../src/extproc/requestProcessor.js';
 import { parseFlagValue } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { NO_MUTATION } from '../../../src/routing/mutationPlan.js';
@@ -75,7 +80,7 @@ describe('request processor', () => {
       metrics,
       logger: createLogger('silent'),
     });
-    expect(process({}, {})).toEqual({ response: {}, dynamicMetadata: null });
+    expect(process({}, {})).toBe(continueUnchangedOutcome());
     const fallbacks = await metrics.fallbacks.get();
     expect(fallbacks.values[0]).toMatchObject({ labels: { code: 'PROFLAG_ERR_DECISION' }, value: 1 });
   });
@@ -91,5 +96,31 @@ describe('request processor', () => {
 
   it('sends no mutation at all for NO_MUTATION', () => {
     expect(toCommonResponse(NO_MUTATION)).toEqual({});
+  });
+});
+
+describe('reply cache', () => {
+  it('reuses the encoded reply for the same decision and re-encodes when staleness changes', () => {
+    const f = parseFlagValue({ name: 'all', enabled: true, actions: { route: { cluster: 'c' } } });
+    if (!f.ok) throw new Error('flag');
+    const snapshot = compileSnapshot([f.flag], { version: 1, source: 't', rejected: [] });
+    const snapshots = { current: snapshot, stale: false };
+    const process = createRequestProcessor({
+      snapshots,
+      extract: () => profileOf(),
+      routing,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: createLogger('silent'),
+    });
+    const a = process({}, { headers: { headers: [h(':path', '/a')] } });
+    const b = process({}, { headers: { headers: [h(':path', '/b')] } });
+    expect(b).toBe(a);
+    snapshots.stale = true;
+    const c = process({}, { headers: { headers: [h(':path', '/a')] } });
+    expect(c).not.toBe(a);
+    expect(c.dynamicMetadata!.fields!.proflag!.structValue!.fields!.stale!.boolValue).toBe(true);
+    // A client-sent route header changes the reply too (it must be overwritten).
+    const d = process({}, { headers: { headers: [h(':path', '/a'), h('x-proflag-cluster', 'evil')] } });
+    expect(d).not.toBe(c);
   });
 });

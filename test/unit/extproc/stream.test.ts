@@ -1,8 +1,9 @@
 // The per-stream state machine with a fake call: no sockets, every path deterministic.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { loadExtProcPackage, PRE_ENCODED } from '../../../src/extproc/protocol.js';
 import type { ProcessingRequest, ProcessingResponse } from '../../../src/extproc/protocol.js';
-import type { HeadersOutcome } from '../../../src/extproc/requestProcessor.js';
+import { headersOutcome, type HeadersOutcome } from '../../../src/extproc/requestProcessor.js';
 import { createStreamHandler, type ExtProcCall } from '../../../src/extproc/stream.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics } from '../../../src/telemetry/metrics.js';
@@ -13,7 +14,10 @@ class FakeCall extends EventEmitter {
   failWrites = false;
   write(msg: ProcessingResponse): boolean {
     if (this.failWrites) throw new Error('write after end');
-    this.written.push(msg);
+    // Pre-encoded replies are decoded as Envoy would see them.
+    const bytes = (msg as { [PRE_ENCODED]?: Buffer })[PRE_ENCODED];
+    const decode = loadExtProcPackage().service.Process!.responseDeserialize as (b: Buffer) => ProcessingResponse;
+    this.written.push(bytes ? decode(bytes) : msg);
     return true;
   }
   end(): void {
@@ -21,7 +25,7 @@ class FakeCall extends EventEmitter {
   }
 }
 
-function setup(outcome: HeadersOutcome = { response: {}, dynamicMetadata: null }, throwing = false) {
+function setup(outcome: HeadersOutcome = headersOutcome({}, null, null), throwing = false) {
   const metrics = createMetrics({ defaultMetrics: false });
   const handle = createStreamHandler({
     processRequestHeaders: () => {
@@ -40,13 +44,19 @@ const headers: ProcessingRequest = { request: 'request_headers', request_headers
 
 describe('stream state machine', () => {
   it('replies once per message, in kind, and ends once on end', () => {
-    const { call } = setup({ response: { clear_route_cache: true }, dynamicMetadata: { fields: {} } });
+    const { call } = setup(
+      headersOutcome({ clear_route_cache: true }, { fields: { proflag: { structValue: { fields: {} } } } }, null),
+    );
     call.emit('data', headers);
     call.emit('data', { request: 'response_headers', response_headers: {} });
     call.emit('end');
     call.emit('end');
     expect(call.written).toEqual([
-      { request_headers: { response: { clear_route_cache: true } }, dynamic_metadata: { fields: {} } },
+      {
+        response: 'request_headers',
+        request_headers: { response: { clear_route_cache: true } },
+        dynamic_metadata: { fields: { proflag: { structValue: {}, kind: 'structValue' } } },
+      },
       { response_headers: {} },
     ]);
     expect(call.ended).toBe(1);
