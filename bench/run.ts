@@ -1,0 +1,350 @@
+// `npm run bench`: every benchmark of QUALITY.md's performance table, in one run, with each
+// figure next to the baseline it is compared with (measured in the same run) and its bar.
+//   BENCH_QUICK=1   a ~20 s smoke run (fewer and shorter rounds; figures are rough)
+//   BENCH_OUT=path  where the JSON goes (default bench/results/latest.json)
+//   BENCH_ONLY=decision,throughput,peers,features   run a subset
+// Bars are reported as PASS or MISS; a missed bar never makes the run fail (exit 0), a crash does.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runDecisionBench, type DecisionResult } from './decision.bench.js';
+import { runPeersBench, type PeersResult } from './peers.bench.js';
+import { round } from './lib/stats.js';
+import { runThroughputBench, type ThroughputResult } from './throughput.bench.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const QUICK = process.env.BENCH_QUICK === '1';
+const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'results', 'latest.json');
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? 'decision,throughput,peers,features,reload,kdd99,learner').split(',').map((s) => s.trim()),
+);
+
+export interface Bar {
+  readonly id: string;
+  readonly what: string;
+  readonly value: number;
+  readonly limit: number;
+  readonly op: '<=' | '>=';
+  readonly unit: string;
+  readonly pass: boolean;
+}
+
+const bars: Bar[] = [];
+function bar(id: string, what: string, value: number, op: '<=' | '>=', limit: number, unit: string): void {
+  bars.push({ id, what, value: round(value, 4), limit, op, unit, pass: op === '<=' ? value <= limit : value >= limit });
+}
+
+const log = (line: string) => console.log(line);
+
+function fmt(value: number, unit: string, digits = 3): string {
+  return `${round(value, digits)}${unit}`;
+}
+
+function table(title: string, header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ');
+  console.log(`\n${title}`);
+  console.log(`  ${line(header)}`);
+  console.log(`  ${widths.map((w) => '-'.repeat(w)).join('   ')}`);
+  for (const r of rows) console.log(`  ${line(r)}`);
+}
+
+function printDecision(d: DecisionResult): void {
+  const us = (v: number) => fmt(v, ' µs');
+  table(
+    `1. Decision cost in-process: ${d.flags} flags, ${d.uaExemplars} UA exemplars, ${round(d.matchesPerRequest, 2)} matching flags per request (medians of rounds)`,
+    ['case', 'p50', 'p99', 'p99/p50', 'batch mean', 'vs empty snapshot'],
+    [
+      [
+        'warm (repeating user agents)',
+        us(d.warm.p50Us),
+        us(d.warm.p99Us),
+        fmt(d.warm.p99OverP50, '×'),
+        us(d.warm.batchMeanUs),
+        fmt(d.ratios.warmVsEmpty, '×'),
+      ],
+      [
+        'cold (unseen user agents)',
+        us(d.cold.p50Us),
+        us(d.cold.p99Us),
+        fmt(d.cold.p99OverP50, '×'),
+        us(d.cold.batchMeanUs),
+        fmt(d.cold.batchMeanUs / d.emptySnapshot.batchMeanUs, '×'),
+      ],
+      ['baseline: empty snapshot', '', '', '', us(d.emptySnapshot.batchMeanUs), '1×'],
+    ],
+  );
+  const s = d.stages;
+  table(
+    '   where the time goes (µs per call, warm unless marked)',
+    ['stage', 'µs'],
+    [
+      ['RequestHeaders from the header list', us(s.headerMapUs)],
+      ['extract profile (warm UA)', us(s.extractWarmUs)],
+      ['extract profile (cold UA)', us(s.extractColdUs)],
+      ['  of which: one HMAC-SHA256 (UA hash; the client key is another)', us(s.hmacSha256Us)],
+      ['  of which: geo lookup / endpoint normalization', `${us(s.geoLookupUs)} / ${us(s.normalizeEndpointUs)}`],
+      ['  for comparison: LRU get by UA string', us(s.lruGetUs)],
+      ['UA index query, cached / cold', `${us(s.uaQueryWarmUs)} / ${us(s.uaQueryColdUs)}`],
+      ['decide() (warm)', us(s.decideUs)],
+      ['plan + CommonResponse', us(s.planAndResponseUs)],
+      ['metrics (3 updates)', us(s.metricsUs)],
+      ['snapshot compile (1,000 flags + UA index)', fmt(d.compileMs, ' ms')],
+    ],
+  );
+  const p = d.prototype;
+  table(
+    '   prototypes (bench/prototypes/): A = bitset candidate pruning + exact UA distances for candidate slots only; B = A + lazy headers + UA cache by raw string',
+    ['figure', 'value'],
+    [
+      ['candidates scored per request (of 1,000)', fmt(p.candidatesPerRequest, '')],
+      [
+        'pruned decide, snapshot UA index (warm)',
+        `${us(p.prunedDecideUs)}  (${fmt(p.decideSpeedup, '×')} faster than decide())`,
+      ],
+      [
+        'pruned decide, exact UA for candidate slots (warm / cold)',
+        `${us(p.prunedExactUaDecideWarmUs)} / ${us(p.prunedExactUaDecideColdUs)}`,
+      ],
+      ['A: whole pipeline, warm p50 / p99', `${us(p.pipelineWarmP50Us)} / ${us(p.pipelineWarmP99Us)}`],
+      ['A: whole pipeline, cold p50 / p99', `${us(p.pipelineColdP50Us)} / ${us(p.pipelineColdP99Us)}`],
+      ['B: lazy headers (2 gets) / extract (warm UA)', `${us(p.lazyHeadersUs)} / ${us(p.fastExtractWarmUs)}`],
+      ['B: whole pipeline, warm p50 / p99', `${us(p.fastPipelineWarmP50Us)} / ${us(p.fastPipelineWarmP99Us)}`],
+      ['B: whole pipeline, cold p50 / p99', `${us(p.fastPipelineColdP50Us)} / ${us(p.fastPipelineColdP99Us)}`],
+      [
+        'decisions differing from the real code (bitset / exact UA / B)',
+        `${p.disagreements} / ${p.exactUaDisagreements} of ${p.comparedDecisions}, ${p.fastDisagreements}`,
+      ],
+    ],
+  );
+  bar('decision.warm.p50', 'decision p50, warm', d.warm.p50Us, '<=', 10, 'µs');
+  bar('decision.cold.p50', 'decision p50, cold', d.cold.p50Us, '<=', 60, 'µs');
+  bar('decision.warm.p99', 'decision p99 / p50, warm', d.warm.p99OverP50, '<=', 3, '×');
+  bar('decision.cold.p99', 'decision p99 / p50, cold', d.cold.p99OverP50, '<=', 3, '×');
+  bar('snapshot.compile', 'snapshot compile, 1,000 flags', d.compileMs, '<=', 200, 'ms');
+}
+
+function printThroughput(t: ThroughputResult): void {
+  const row = (name: string, f: ThroughputResult['noop']) => [
+    name,
+    fmt(f.rps, ''),
+    fmt(f.p50Ms, ' ms'),
+    fmt(f.p99Ms, ' ms'),
+    fmt(f.maxMs, ' ms'),
+    fmt(f.serverCpuUsPerRequest, ' µs'),
+    fmt(f.serverElu, ''),
+    `${f.failed} of ${f.requests}${f.failed > 0 ? ` ${JSON.stringify(f.errors)}` : ''}`,
+    String(f.recycledConnections),
+  ];
+  table(
+    `2. ext_proc throughput: concurrency ${t.concurrency} over ${t.connections} HTTP/2 connections, ${t.rounds} × ${t.roundSeconds} s per server (medians of rounds)`,
+    ['server', 'req/s', 'p50', 'p99', 'max', 'server CPU/req', 'server ELU', 'failed', 'recycled conns'],
+    [row('no-op (baseline)', t.noop), row('proflag', t.proflag)],
+  );
+  console.log(
+    `  proflag / no-op req/s: ${fmt(t.rpsRatio, '×')}; added p99: ${fmt(t.addedP99Ms, ' ms')}; ` +
+      `server CPU per request: ${fmt(t.serverCpuRatio, '×')} the no-op's; ` +
+      `load generator ELU ${fmt(t.generatorElu, '')} (near 1: the generator, not the server, is the limit)`,
+  );
+  const nr = t.noRecycling;
+  console.log(
+    `  recycling disabled (PROFLAG_STREAMS_PER_CONNECTION=0): ${nr.failed} of ${nr.requests} streams failed ` +
+      `(${fmt(nr.failedShare * 100, '%')}) ${JSON.stringify(nr.errors)}`,
+  );
+  bar('throughput.ratio', 'proflag req/s ÷ no-op req/s', t.rpsRatio, '>=', 0.85, '×');
+  bar('throughput.addedP99', 'added p99 latency', t.addedP99Ms, '<=', 0.3, 'ms');
+  bar('throughput.failed', 'failed streams with recycling', t.proflag.failed + t.noop.failed, '<=', 0, '');
+}
+
+function printPeers(p: PeersResult): void {
+  const ns = (v: number) => fmt(v, ' ns');
+  table(
+    `3. Flag evaluation versus peers: ${p.contexts} contexts × ${p.flags} flags, ${fmt(p.matchShare * 100, '%')} of pairs match (ns per flag evaluation, medians of rounds)`,
+    ['engine', 'ns/flag', 'fastest peer ÷ this', 'disagreements with proflag'],
+    [
+      ['proflag decide() (snapshot, per flag)', ns(p.proflag.nsPerFlag), fmt(p.ratio, '×'), '-'],
+      [
+        'proflag evaluateFlag() one by one',
+        ns(p.proflag.evaluateFlagNsPerFlag),
+        fmt(p.ratioEvaluateFlag, '×'),
+        '0 (same flags)',
+      ],
+      [
+        'flagd-core resolveBooleanEvaluation',
+        ns(p.flagd.nsPerFlag),
+        fmt(p.fastestPeerNsPerFlag / p.flagd.nsPerFlag, '×'),
+        String(p.flagd.disagreements),
+      ],
+      [
+        'unleash-client (UnleashClient.isEnabled)',
+        ns(p.unleash.nsPerFlag),
+        fmt(p.fastestPeerNsPerFlag / p.unleash.nsPerFlag, '×'),
+        String(p.unleash.disagreements),
+      ],
+      [
+        'GrowthBook (GrowthBookClient.evalFeature)',
+        ns(p.growthbook.nsPerFlag),
+        fmt(p.fastestPeerNsPerFlag / p.growthbook.nsPerFlag, '×'),
+        String(p.growthbook.disagreements),
+      ],
+    ],
+  );
+  bar('peers.ratio', 'proflag speed-up over the fastest peer', p.ratio, '>=', 5, '×');
+  bar(
+    'peers.agreement',
+    'peer answers differing from proflag',
+    p.flagd.disagreements + p.unleash.disagreements + p.growthbook.disagreements,
+    '<=',
+    0,
+    '',
+  );
+}
+
+async function runFeatures(): Promise<Record<string, number> | { skipped: string }> {
+  if (QUICK) return { skipped: 'not run with BENCH_QUICK=1 (runFeaturesBench has no quick mode and takes ~50 s)' };
+  const file = path.join(HERE, 'features.bench.ts');
+  if (!existsSync(file)) return { skipped: 'bench/features.bench.ts does not exist yet' };
+  const mod = (await import(pathToFileURL(file).href)) as { runFeaturesBench?: () => Promise<Record<string, number>> };
+  if (typeof mod.runFeaturesBench !== 'function')
+    return { skipped: 'bench/features.bench.ts exports no runFeaturesBench()' };
+  const figures = await mod.runFeaturesBench();
+  const rows = Object.entries(figures).map(([k, v]) => [
+    k,
+    k.endsWith('.ns')
+      ? fmt(v / 1000, ' µs')
+      : k.endsWith('.ms')
+        ? fmt(v, ' ms')
+        : Number.isInteger(v)
+          ? String(v)
+          : fmt(v, '', 4),
+  ]);
+  table('4. Features and user-agent index (bench/features.bench.ts)', ['figure', 'value'], rows);
+  return figures;
+}
+
+/**
+ * A bench module that exports `run(opts): Promise<figures>` (flat numbers): run it, print its
+ * figures, and let `addBars` turn them into bars. Missing modules are reported as skipped.
+ */
+async function runModule(
+  title: string,
+  file: string,
+  exportName: string,
+  addBars: (figures: Record<string, number>) => void,
+): Promise<Record<string, unknown>> {
+  const full = path.join(HERE, file);
+  if (!existsSync(full)) return { skipped: `bench/${file} does not exist` };
+  const mod = (await import(pathToFileURL(full).href)) as Record<string, unknown>;
+  const run = mod[exportName] as ((o: { quick: boolean }) => Promise<Record<string, unknown>>) | undefined;
+  if (typeof run !== 'function') return { skipped: `bench/${file} exports no ${exportName}()` };
+  let figures: Record<string, unknown>;
+  try {
+    figures = await run({ quick: QUICK });
+  } catch (err) {
+    // A bench that needs a service (Redis) reports why instead of ending the whole run.
+    log(`${title}: skipped (${(err as Error).message})`);
+    return { skipped: (err as Error).message };
+  }
+  const flat = Object.entries(figures).filter((e): e is [string, number] => typeof e[1] === 'number');
+  table(title, ['figure', 'value'], flat.map(([k, v]) => [k, Number.isInteger(v) ? String(v) : fmt(v, '', 4)]));
+  addBars(Object.fromEntries(flat));
+  return figures;
+}
+
+function roundAll(value: unknown): unknown {
+  if (typeof value === 'number') return round(value, 4);
+  if (Array.isArray(value)) return value.map(roundAll);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundAll(v)]));
+  return value;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const cpus = os.cpus();
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    quick: QUICK,
+    loadAverageAtStart: os.loadavg()[0]!,
+    loadAverageAtEnd: 0,
+    durationSeconds: 0,
+  };
+  console.log(
+    `proflag benchmarks: ${meta.date}, Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel}, ${QUICK ? 'QUICK smoke run' : 'full run'}, load average ${meta.loadAverageAtStart.toFixed(2)}`,
+  );
+
+  const results: Record<string, unknown> = { meta };
+  if (ONLY.has('decision')) {
+    const d = await runDecisionBench({ quick: QUICK, rounds: QUICK ? 1 : 5, log });
+    printDecision(d);
+    results.decision = d;
+  }
+  if (ONLY.has('throughput')) {
+    const t = await runThroughputBench({
+      quick: QUICK,
+      rounds: QUICK ? 1 : 5,
+      roundMs: QUICK ? 1_500 : 5_000,
+      concurrency: 64,
+      connections: 2,
+      log,
+    });
+    printThroughput(t);
+    results.throughput = t;
+  }
+  if (ONLY.has('peers')) {
+    const p = await runPeersBench({ quick: QUICK, rounds: QUICK ? 2 : 5, log });
+    printPeers(p);
+    results.peers = p;
+  }
+  if (ONLY.has('features')) results.features = await runFeatures();
+  if (ONLY.has('reload')) {
+    results.reload = await runModule('5. Reload through scripts/ffr, two replicas', 'reload.bench.ts', 'runReloadBench', (f) => {
+      if (f.bulkChangeMaxMs !== undefined)
+        bar('reload.all-replicas', '1,000 flags changed: all replicas serve', f.bulkChangeMaxMs, '<=', 1000, 'ms');
+      if (f.compile1000FlagsMs !== undefined)
+        bar('reload.compile', 'snapshot compile, 1,000 flags', f.compile1000FlagsMs, '<=', 200, 'ms');
+    });
+  }
+  if (ONLY.has('kdd99')) {
+    results.kdd99 = await runModule('6. Anomaly detector on KDD99 HTTP', 'kdd99.bench.ts', 'runKdd99Bench', (f) => {
+      const auc = f.aucStreamOrder ?? f['auc.stream'] ?? f.streamAuc;
+      const us = f.usPerEvent ?? f['us.perEvent'] ?? f.microsPerEvent;
+      if (auc !== undefined) bar('kdd99.auc', 'KDD99 ROC AUC, stream order', auc, '>=', 0.99, '');
+      if (us !== undefined) bar('kdd99.cost', 'detector cost per event', us, '<=', 10, 'µs');
+    });
+  }
+  if (ONLY.has('learner')) {
+    results.learner = await runModule('7. Learner scenarios', 'learner.bench.ts', 'runLearnerBench', () => {});
+  }
+
+  meta.loadAverageAtEnd = os.loadavg()[0]!;
+  meta.durationSeconds = (Date.now() - started) / 1000;
+  results.bars = bars;
+
+  table(
+    'Bars (QUALITY.md); a MISS is reported, never fatal',
+    ['bar', 'measured', 'bar', 'verdict'],
+    bars.map((b) => [
+      b.what,
+      fmt(b.value, b.unit ? ` ${b.unit}` : ''),
+      `${b.op} ${b.limit}${b.unit ? ` ${b.unit}` : ''}`,
+      b.pass ? 'PASS' : 'MISS',
+    ]),
+  );
+  mkdirSync(path.dirname(OUT), { recursive: true });
+  writeFileSync(OUT, `${JSON.stringify(roundAll(results), null, 2)}\n`);
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), OUT)} in ${meta.durationSeconds.toFixed(0)} s (load average ${meta.loadAverageAtEnd.toFixed(2)} at the end)`,
+  );
+}
+
+await main();
+// gRPC clients and the geo reader may keep handles; the results are written, so leave.
+process.exit(0);
