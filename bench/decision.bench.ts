@@ -10,7 +10,12 @@
 import { RequestHeaders } from '../src/extproc/headerMap.js';
 import type { ProcessingRequest } from '../src/extproc/protocol.js';
 import { toCommonResponse } from '../src/extproc/requestProcessor.js';
+import { createHmac, createSecretKey } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { normalizeEndpoint } from '../src/features/endpoint.js';
 import { createProfileExtractor } from '../src/features/extract.js';
+import { parseIp } from '../src/features/ip.js';
+import { createMetrics } from '../src/telemetry/metrics.js';
 import type { RequestProfile } from '../src/features/profile.js';
 import { decide, type Decision } from '../src/matcher/match.js';
 import { planMutation } from '../src/routing/mutationPlan.js';
@@ -26,7 +31,9 @@ import {
   type Fixtures,
 } from './lib/fixtures.js';
 import { createRng, median, nowNs, percentiles, Samples, warmUp } from './lib/stats.js';
-import { createPrunedDecider, decisionKey } from './prototypes/candidateIndex.js';
+import { embedUserAgent } from '../src/features/userAgent.js';
+import { createPrunedDecider, decisionKey, slotExemplarsOf } from './prototypes/candidateIndex.js';
+import { createFastExtractor, LazyHeaders } from './prototypes/fastFeatures.js';
 
 const BATCH = 200;
 const WARM_POOL = 512;
@@ -66,17 +73,37 @@ export interface DecisionResult {
     uaQueryColdUs: number;
     decideUs: number;
     planAndResponseUs: number;
+    /** Parts of the extractor and processor, to say where the floor comes from. */
+    hmacSha256Us: number;
+    geoLookupUs: number;
+    normalizeEndpointUs: number;
+    lruGetUs: number;
+    metricsUs: number;
   };
   prototype: {
     candidatesPerRequest: number;
+    /** Bitset pruning, with the snapshot's UA index. */
     prunedDecideUs: number;
     decideSpeedup: number;
     disagreements: number;
+    /** Bitset pruning plus exact UA distances for the candidates' slots only. */
+    prunedExactUaDecideWarmUs: number;
+    prunedExactUaDecideColdUs: number;
+    exactUaDisagreements: number;
     comparedDecisions: number;
     pipelineWarmP50Us: number;
     pipelineWarmP99Us: number;
     pipelineColdP50Us: number;
     pipelineColdP99Us: number;
+    /** Prototype B (bench/prototypes/fastFeatures.ts): lazy headers, UA cache by raw string. */
+    lazyHeadersUs: number;
+    fastExtractWarmUs: number;
+    fastPipelineWarmP50Us: number;
+    fastPipelineWarmP99Us: number;
+    fastPipelineColdP50Us: number;
+    fastPipelineColdP99Us: number;
+    /** Requests whose profile or decision differs from the real extractor's and decide()'s. */
+    fastDisagreements: number;
   };
 }
 
@@ -133,7 +160,9 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
 
   const rng = createRng(7);
   const warmAgents = fx.userAgents.slice(0, WARM_USER_AGENTS);
-  const warmMessages = Array.from({ length: WARM_POOL }, () => requestHeadersMessage(randomRequest(rng, fx, warmAgents), rng));
+  const warmMessages = Array.from({ length: WARM_POOL }, () =>
+    requestHeadersMessage(randomRequest(rng, fx, warmAgents), rng),
+  );
   let serial = 0;
   const coldMessages = (count: number): ProcessingRequest[] =>
     Array.from({ length: count }, () => {
@@ -151,13 +180,24 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   // Inputs of the stage timings, extracted once.
   const extract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo: fx.geo, hourBinWidth: 4 });
   const warmHeaders = warmMessages.map((m) => new RequestHeaders(m.request_headers!.headers!.headers));
-  const warmProfiles: RequestProfile[] = warmHeaders.map((h) => extract({ headers: h, sourceAddress: null, nowMs: Date.now() }));
+  const warmProfiles: RequestProfile[] = warmHeaders.map((h) =>
+    extract({ headers: h, sourceAddress: null, nowMs: Date.now() }),
+  );
   const warmDecisions: Decision[] = warmProfiles.map((p, i) => decide(snapshot, p, warmHeaders[i]!));
   const matchesPerRequest = warmDecisions.reduce((s, d) => s + d.matches.length, 0) / warmDecisions.length;
 
-  // The prototype must decide exactly as decide() does: compare on warm and cold requests.
+  // The prototypes must decide exactly as decide() does: compare on warm and cold requests.
+  // `pruned` keeps the snapshot's UA index; `prunedExact` computes UA distances only for the
+  // candidate flags' slots, exactly (the index is approximate, so it may differ where HNSW
+  // misses a neighbour: those are counted apart).
   const pruned = createPrunedDecider(snapshot);
+  const definitions = new Map(fx.flags.map((f) => [f.name, f]));
+  const prunedExact = createPrunedDecider(
+    snapshot,
+    slotExemplarsOf(snapshot, (name) => definitions.get(name)?.profile.userAgent?.similarTo ?? [], embedUserAgent),
+  );
   let disagreements = 0;
+  let exactUaDisagreements = 0;
   let compared = 0;
   const checkProfiles = [...warmProfiles];
   const checkHeaders = [...warmHeaders];
@@ -168,31 +208,106 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   }
   for (let i = 0; i < checkProfiles.length; i++) {
     compared++;
-    if (decisionKey(pruned.decide(checkProfiles[i]!, checkHeaders[i]!)) !== decisionKey(decide(snapshot, checkProfiles[i]!, checkHeaders[i]!))) {
-      disagreements++;
-    }
+    const expected = decisionKey(decide(snapshot, checkProfiles[i]!, checkHeaders[i]!));
+    if (decisionKey(pruned.decide(checkProfiles[i]!, checkHeaders[i]!)) !== expected) disagreements++;
+    if (decisionKey(prunedExact.decide(checkProfiles[i]!, checkHeaders[i]!)) !== expected) exactUaDisagreements++;
   }
   const prototypeExtract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo: fx.geo, hourBinWidth: 4 });
   const pipeline = (m: ProcessingRequest) => {
     const headers = new RequestHeaders(m.request_headers!.headers!.headers);
     const profile = prototypeExtract({ headers, sourceAddress: null, nowMs: Date.now() });
-    const d = pruned.decide(profile, headers);
-    const plan = planMutation(d, { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) }, ROUTING);
+    const d = prunedExact.decide(profile, headers);
+    const plan = planMutation(
+      d,
+      { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) },
+      ROUTING,
+    );
     return toCommonResponse(plan);
   };
 
+  // Prototype B: the same, on lazily decoded headers and the raw-string UA cache.
+  const fastExtract = createFastExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', hourBinWidth: 4, geo: fx.geo });
+  const fastPipeline = (m: ProcessingRequest) => {
+    const headers = new LazyHeaders(m.request_headers!.headers!.headers);
+    const profile = fastExtract(headers, null, Date.now());
+    const d = prunedExact.decide(profile, headers);
+    const plan = planMutation(
+      d,
+      { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) },
+      ROUTING,
+    );
+    return toCommonResponse(plan);
+  };
+  // Same profiles (every field, the embedding by value) and the same decisions as the real code.
+  let fastDisagreements = 0;
+  const profileKey = (p: RequestProfile) =>
+    JSON.stringify({ ...p, uaVector: p.uaVector ? Array.from(p.uaVector) : null, clientKey: p.clientKey });
+  for (const m of [...warmMessages, ...coldMessages(opts.quick ? 300 : 1_000)]) {
+    const real = new RequestHeaders(m.request_headers!.headers!.headers);
+    const lazy = new LazyHeaders(m.request_headers!.headers!.headers);
+    const nowMs = Date.now();
+    const a = extract({ headers: real, sourceAddress: null, nowMs });
+    const b = fastExtract(lazy, null, nowMs);
+    if (
+      profileKey(a) !== profileKey(b) ||
+      decisionKey(decide(snapshot, a, real)) !== decisionKey(prunedExact.decide(b, lazy))
+    ) {
+      fastDisagreements++;
+    }
+  }
+
   warmUp(() => warmJob(Math.floor(Math.random() * WARM_POOL)), opts.quick ? 200 : 1_000, 2_000);
+  warmUp(() => fastPipeline(warmMessages[Math.floor(Math.random() * WARM_POOL)]!), opts.quick ? 100 : 300, 2_000);
   warmUp(() => pipeline(warmMessages[Math.floor(Math.random() * WARM_POOL)]!), opts.quick ? 100 : 300, 2_000);
 
   const acc = {
-    warmBatch: [] as number[], warmP50: [] as number[], warmP99: [] as number[],
-    coldBatch: [] as number[], coldP50: [] as number[], coldP99: [] as number[],
-    empty: [] as number[], headerMap: [] as number[], extractWarm: [] as number[], extractCold: [] as number[],
-    uaWarm: [] as number[], uaCold: [] as number[], decide: [] as number[], plan: [] as number[],
-    pruned: [] as number[], candidates: [] as number[],
-    pipeWarmP50: [] as number[], pipeWarmP99: [] as number[], pipeColdP50: [] as number[], pipeColdP99: [] as number[],
+    warmBatch: [] as number[],
+    warmP50: [] as number[],
+    warmP99: [] as number[],
+    coldBatch: [] as number[],
+    coldP50: [] as number[],
+    coldP99: [] as number[],
+    empty: [] as number[],
+    headerMap: [] as number[],
+    extractWarm: [] as number[],
+    extractCold: [] as number[],
+    uaWarm: [] as number[],
+    uaCold: [] as number[],
+    decide: [] as number[],
+    plan: [] as number[],
+    hmac: [] as number[],
+    geo: [] as number[],
+    normalize: [] as number[],
+    lru: [] as number[],
+    metrics: [] as number[],
+    pruned: [] as number[],
+    prunedExact: [] as number[],
+    prunedExactCold: [] as number[],
+    candidates: [] as number[],
+    fastExtract: [] as number[],
+    lazyHeaders: [] as number[],
+    fastWarmP50: [] as number[],
+    fastWarmP99: [] as number[],
+    fastColdP50: [] as number[],
+    fastColdP99: [] as number[],
+    pipeWarmP50: [] as number[],
+    pipeWarmP99: [] as number[],
+    pipeColdP50: [] as number[],
+    pipeColdP99: [] as number[],
   };
   const ms = (full: number) => Math.max(40, full * scale);
+
+  // Inputs of the part timings.
+  const hmacKey = createSecretKey(Buffer.from(UA_HASH_KEY));
+  const agentOf = (i: number) => warmAgents[i % warmAgents.length]!;
+  const ips = fx.clientIps.slice(0, 256).map((t) => parseIp(t)!);
+  const rawPaths = warmMessages.map((m) =>
+    m.request_headers!.headers!.headers!.find((h) => h.key === ':path')!.raw_value!.toString('latin1'),
+  );
+  const lru = new LRUCache<string, number>({ max: 10_000 });
+  warmAgents.forEach((ua, i) => lru.set(ua, i));
+  const metrics = createMetrics({ defaultMetrics: false });
+  const matchCounter = metrics.decisions.labels('match');
 
   for (let round = 0; round < opts.rounds; round++) {
     // Warm: prime the caches with one pass, then time.
@@ -215,45 +330,185 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
     acc.coldP99.push(cp99!);
 
     // The floor: the same processor without flags.
-    acc.empty.push(median(timeBatches((i) => { const m = warmMessages[i % WARM_POOL]!; return emptyProcessor(m, m.request_headers!); }, ms(200))));
+    acc.empty.push(
+      median(
+        timeBatches((i) => {
+          const m = warmMessages[i % WARM_POOL]!;
+          return emptyProcessor(m, m.request_headers!);
+        }, ms(200)),
+      ),
+    );
 
     // Stages.
-    acc.headerMap.push(median(timeBatches((i) => new RequestHeaders(warmMessages[i % WARM_POOL]!.request_headers!.headers!.headers), ms(150))));
-    acc.extractWarm.push(median(timeBatches((i) => extract({ headers: warmHeaders[i % WARM_POOL]!, sourceAddress: null, nowMs: Date.now() }), ms(150))));
-    const coldHeaders = coldMessages(Math.min(coldCount, 5_000)).map((m) => new RequestHeaders(m.request_headers!.headers!.headers));
-    acc.extractCold.push(median(timeBatches((i) => extract({ headers: coldHeaders[i]!, sourceAddress: null, nowMs: Date.now() }), ms(150), coldHeaders.length)));
+    acc.headerMap.push(
+      median(
+        timeBatches((i) => new RequestHeaders(warmMessages[i % WARM_POOL]!.request_headers!.headers!.headers), ms(150)),
+      ),
+    );
+    acc.extractWarm.push(
+      median(
+        timeBatches(
+          (i) => extract({ headers: warmHeaders[i % WARM_POOL]!, sourceAddress: null, nowMs: Date.now() }),
+          ms(150),
+        ),
+      ),
+    );
+    const coldHeaders = coldMessages(Math.min(coldCount, 5_000)).map(
+      (m) => new RequestHeaders(m.request_headers!.headers!.headers),
+    );
+    acc.extractCold.push(
+      median(
+        timeBatches(
+          (i) => extract({ headers: coldHeaders[i]!, sourceAddress: null, nowMs: Date.now() }),
+          ms(150),
+          coldHeaders.length,
+        ),
+      ),
+    );
     const index = snapshot.uaIndex;
     if (index) {
-      acc.uaWarm.push(median(timeBatches((i) => index.nearestDistances(warmProfiles[i % WARM_POOL]!.uaVector, warmProfiles[i % WARM_POOL]!.uaHash), ms(100))));
+      acc.uaWarm.push(
+        median(
+          timeBatches(
+            (i) => index.nearestDistances(warmProfiles[i % WARM_POOL]!.uaVector, warmProfiles[i % WARM_POOL]!.uaHash),
+            ms(100),
+          ),
+        ),
+      );
       // Cold: fresh vectors with hashes nobody has asked for (the index caches by hash).
       const fresh = coldMessages(Math.min(coldCount, 5_000)).map((m) =>
-        prototypeExtract({ headers: new RequestHeaders(m.request_headers!.headers!.headers), sourceAddress: null, nowMs: Date.now() }),
+        prototypeExtract({
+          headers: new RequestHeaders(m.request_headers!.headers!.headers),
+          sourceAddress: null,
+          nowMs: Date.now(),
+        }),
       );
-      acc.uaCold.push(median(timeBatches((i) => index.nearestDistances(fresh[i]!.uaVector, `${fresh[i]!.uaHash}:bench`), ms(150), fresh.length)));
+      acc.uaCold.push(
+        median(
+          timeBatches(
+            (i) => index.nearestDistances(fresh[i]!.uaVector, `${fresh[i]!.uaHash}:bench`),
+            ms(150),
+            fresh.length,
+          ),
+        ),
+      );
     }
-    acc.decide.push(median(timeBatches((i) => decide(snapshot, warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(300))));
-    acc.plan.push(median(timeBatches((i) => {
-      const h = warmHeaders[i % WARM_POOL]!;
-      return toCommonResponse(planMutation(warmDecisions[i % WARM_POOL]!, { routeHeaderSent: h.has(ROUTING.routeHeader), flagsHeaderSent: h.has(ROUTING.flagsHeader) }, ROUTING));
-    }, ms(150))));
+    acc.decide.push(
+      median(timeBatches((i) => decide(snapshot, warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(300))),
+    );
+    acc.plan.push(
+      median(
+        timeBatches((i) => {
+          const h = warmHeaders[i % WARM_POOL]!;
+          return toCommonResponse(
+            planMutation(
+              warmDecisions[i % WARM_POOL]!,
+              { routeHeaderSent: h.has(ROUTING.routeHeader), flagsHeaderSent: h.has(ROUTING.flagsHeader) },
+              ROUTING,
+            ),
+          );
+        }, ms(150)),
+      ),
+    );
+
+    acc.hmac.push(
+      median(timeBatches((i) => createHmac('sha256', hmacKey).update(agentOf(i), 'utf8').digest('hex'), ms(100))),
+    );
+    acc.geo.push(median(timeBatches((i) => fx.geo.lookup(ips[i & 255]!), ms(100))));
+    acc.normalize.push(median(timeBatches((i) => normalizeEndpoint(rawPaths[i % WARM_POOL]!), ms(100))));
+    acc.lru.push(median(timeBatches((i) => lru.get(agentOf(i)), ms(100))));
+    acc.metrics.push(
+      median(
+        timeBatches((i) => {
+          matchCounter.inc();
+          metrics.routed.labels(`backend_canary_${i & 7}`).inc();
+          metrics.decisionSeconds.observe(2e-5);
+          return i;
+        }, ms(100)),
+      ),
+    );
 
     // Prototype: pruned decide alone, and the whole pipeline with it.
     pruned.stats.candidates = 0;
     pruned.stats.requests = 0;
-    acc.pruned.push(median(timeBatches((i) => pruned.decide(warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(200))));
+    acc.pruned.push(
+      median(timeBatches((i) => pruned.decide(warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(200))),
+    );
     acc.candidates.push(pruned.stats.candidates / Math.max(1, pruned.stats.requests));
+    acc.prunedExact.push(
+      median(
+        timeBatches((i) => prunedExact.decide(warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(200)),
+      ),
+    );
+    const coldProfiles = coldMessages(Math.min(coldCount, 5_000)).map((m) => {
+      const headers = new RequestHeaders(m.request_headers!.headers!.headers);
+      return { headers, profile: prototypeExtract({ headers, sourceAddress: null, nowMs: Date.now() }) };
+    });
+    acc.prunedExactCold.push(
+      median(
+        timeBatches(
+          (i) => prunedExact.decide(coldProfiles[i]!.profile, coldProfiles[i]!.headers),
+          ms(200),
+          coldProfiles.length,
+        ),
+      ),
+    );
     for (let i = 0; i < WARM_POOL; i++) pipeline(warmMessages[i]!);
-    const [pw50, pw99] = percentiles(timeEach((i) => pipeline(warmMessages[i % WARM_POOL]!), ms(300)), [50, 99]);
+    const [pw50, pw99] = percentiles(
+      timeEach((i) => pipeline(warmMessages[i % WARM_POOL]!), ms(300)),
+      [50, 99],
+    );
     acc.pipeWarmP50.push(pw50!);
     acc.pipeWarmP99.push(pw99!);
     const protoPool = coldMessages(coldCount);
-    const [pc50, pc99] = percentiles(timeEach((i) => pipeline(protoPool[i]!), ms(300), protoPool.length), [50, 99]);
+    const [pc50, pc99] = percentiles(
+      timeEach((i) => pipeline(protoPool[i]!), ms(300), protoPool.length),
+      [50, 99],
+    );
     acc.pipeColdP50.push(pc50!);
     acc.pipeColdP99.push(pc99!);
 
+    // Prototype B.
+    acc.lazyHeaders.push(
+      median(
+        timeBatches((i) => {
+          const h = new LazyHeaders(warmMessages[i % WARM_POOL]!.request_headers!.headers!.headers);
+          return h.get(':path') ?? h.get('user-agent');
+        }, ms(100)),
+      ),
+    );
+    acc.fastExtract.push(
+      median(
+        timeBatches(
+          (i) =>
+            fastExtract(
+              new LazyHeaders(warmMessages[i % WARM_POOL]!.request_headers!.headers!.headers),
+              null,
+              Date.now(),
+            ),
+          ms(150),
+        ),
+      ),
+    );
+    for (let i = 0; i < WARM_POOL; i++) fastPipeline(warmMessages[i]!);
+    const [fw50, fw99] = percentiles(
+      timeEach((i) => fastPipeline(warmMessages[i % WARM_POOL]!), ms(300)),
+      [50, 99],
+    );
+    acc.fastWarmP50.push(fw50!);
+    acc.fastWarmP99.push(fw99!);
+    const fastPool = coldMessages(coldCount);
+    const [fc50, fc99] = percentiles(
+      timeEach((i) => fastPipeline(fastPool[i]!), ms(300), fastPool.length),
+      [50, 99],
+    );
+    acc.fastColdP50.push(fc50!);
+    acc.fastColdP99.push(fc99!);
+
     log(
       `  round ${round + 1}/${opts.rounds}: warm p50 ${(wp50! / 1000).toFixed(1)} µs, cold p50 ${(cp50! / 1000).toFixed(1)} µs, ` +
-        `pruned pipeline warm p50 ${(pw50! / 1000).toFixed(1)} µs`,
+        `prototype pipelines warm p50 ${(pw50! / 1000).toFixed(1)} / ${(fw50! / 1000).toFixed(1)} µs, ` +
+        `cold p50 ${(pc50! / 1000).toFixed(1)} / ${(fc50! / 1000).toFixed(1)} µs`,
     );
   }
 
@@ -279,17 +534,32 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       uaQueryColdUs: acc.uaCold.length ? usMedian(acc.uaCold) : 0,
       decideUs,
       planAndResponseUs: usMedian(acc.plan),
+      hmacSha256Us: usMedian(acc.hmac),
+      geoLookupUs: usMedian(acc.geo),
+      normalizeEndpointUs: usMedian(acc.normalize),
+      lruGetUs: usMedian(acc.lru),
+      metricsUs: usMedian(acc.metrics),
     },
     prototype: {
       candidatesPerRequest: median(acc.candidates),
       prunedDecideUs: prunedUs,
       decideSpeedup: decideUs / prunedUs,
       disagreements,
+      prunedExactUaDecideWarmUs: usMedian(acc.prunedExact),
+      prunedExactUaDecideColdUs: usMedian(acc.prunedExactCold),
+      exactUaDisagreements,
       comparedDecisions: compared,
       pipelineWarmP50Us: usMedian(acc.pipeWarmP50),
       pipelineWarmP99Us: usMedian(acc.pipeWarmP99),
       pipelineColdP50Us: usMedian(acc.pipeColdP50),
       pipelineColdP99Us: usMedian(acc.pipeColdP99),
+      lazyHeadersUs: usMedian(acc.lazyHeaders),
+      fastExtractWarmUs: usMedian(acc.fastExtract),
+      fastPipelineWarmP50Us: usMedian(acc.fastWarmP50),
+      fastPipelineWarmP99Us: usMedian(acc.fastWarmP99),
+      fastPipelineColdP50Us: usMedian(acc.fastColdP50),
+      fastPipelineColdP99Us: usMedian(acc.fastColdP99),
+      fastDisagreements,
     },
   };
 }

@@ -15,8 +15,8 @@ import { DEFAULT_UA_INDEX_PARAMS } from '../../src/matcher/uaIndex.js';
 import type { HeaderValue, ProcessingRequest } from '../../src/extproc/protocol.js';
 import { createRequestProcessor, type RequestProcessor } from '../../src/extproc/requestProcessor.js';
 import type { RoutingOptions } from '../../src/routing/mutationPlan.js';
-import { createMetrics } from '../../src/telemetry/metrics.js';
-import { loadUaCorpus } from '../../test/helpers/uaCorpus.js';
+import { createMetrics, type Metrics } from '../../src/telemetry/metrics.js';
+import { loadUaCorpus, syntheticUserAgents } from '../../test/helpers/uaCorpus.js';
 import { createRng, intBetween, pick, sample } from './stats.js';
 
 export const FLAG_COUNT = 1_000;
@@ -137,7 +137,18 @@ function publicIpPool(geo: GeoResolver, rng: () => number, wanted: number): { ip
   return { ips, countries: [...countries].sort((a, b) => b[1] - a[1]).map(([c]) => c) };
 }
 
-function makeFlag(i: number, rng: () => number, countries: readonly string[], uaPool: readonly string[]): unknown {
+/**
+ * The exemplars of the i-th user-agent flag: 100 user agents of one family (variants of one
+ * real user agent with distinct embeddings), as a learned range around a family looks. Drawing
+ * them from the real corpus instead would collapse 10,000 exemplars into ~70 distinct vectors
+ * (the embedding masks version digits), which would make the index look cheaper than it is.
+ */
+function familyExemplars(slot: number, rng: () => number, corpus: readonly string[]): string[] {
+  const base = pick(rng, corpus);
+  return syntheticUserAgents([{ ua: base }], EXEMPLARS_PER_UA_FLAG, embedUserAgent, 1_000 + slot).uas;
+}
+
+function makeFlag(i: number, rng: () => number, countries: readonly string[], corpus: readonly string[]): unknown {
   const uaFlag = i % (FLAG_COUNT / UA_FLAG_COUNT) === 0;
   const profile: Record<string, unknown> = {};
   const weight = () => (rng() < 0.8 ? 1 : Math.round((0.5 + rng() * 1.5) * 10) / 10);
@@ -145,7 +156,9 @@ function makeFlag(i: number, rng: () => number, countries: readonly string[], ua
   let dims = 0;
   if (rng() < 0.9 || uaFlag) {
     const patterns =
-      rng() < 0.15 ? [pick(rng, PREFIX_PATTERNS)] : sample(rng, ENDPOINTS, intBetween(rng, 1, 3)).map(([, t]) => patternOf(t));
+      rng() < 0.15
+        ? [pick(rng, PREFIX_PATTERNS)]
+        : sample(rng, ENDPOINTS, intBetween(rng, 1, 3)).map(([, t]) => patternOf(t));
     profile.endpoint = { in: patterns, weight: weight() };
     dims++;
   }
@@ -159,7 +172,8 @@ function makeFlag(i: number, rng: () => number, countries: readonly string[], ua
   }
   if (rng() < 0.2) {
     const lo = Math.round(10 ** (1 + rng() * 3));
-    profile.payloadSize = rng() < 0.5 ? { min: lo, weight: weight() } : { min: lo, max: lo * intBetween(rng, 2, 100), weight: weight() };
+    profile.payloadSize =
+      rng() < 0.5 ? { min: lo, weight: weight() } : { min: lo, max: lo * intBetween(rng, 2, 100), weight: weight() };
     dims++;
   }
   if (rng() < 0.2) {
@@ -168,7 +182,7 @@ function makeFlag(i: number, rng: () => number, countries: readonly string[], ua
   }
   if (uaFlag) {
     profile.userAgent = {
-      similarTo: Array.from({ length: EXEMPLARS_PER_UA_FLAG }, () => pick(rng, uaPool)),
+      similarTo: familyExemplars(i, rng, corpus),
       maxDistance: Math.round((0.05 + rng() * 0.15) * 100) / 100,
       weight: weight(),
     };
@@ -185,9 +199,11 @@ function makeFlag(i: number, rng: () => number, countries: readonly string[], ua
   };
   const actions: Record<string, unknown> = {};
   if (rng() < 0.2) actions.route = { cluster: `${pick(rng, CLUSTERS)}_${i % 8}` };
-  if (rng() < 0.4) actions.requestHeaders = { set: { [`x-exp-${i % 50}`]: 'on' }, remove: rng() < 0.2 ? ['x-debug'] : [] };
+  if (rng() < 0.4)
+    actions.requestHeaders = { set: { [`x-exp-${i % 50}`]: 'on' }, remove: rng() < 0.2 ? ['x-debug'] : [] };
   flag.actions = actions;
-  if (rng() < 0.15) flag.rollout = { percent: intBetween(rng, 1, 99), stickiness: rng() < 0.5 ? 'client' : 'cookie:session' };
+  if (rng() < 0.15)
+    flag.rollout = { percent: intBetween(rng, 1, 99), stickiness: rng() < 0.5 ? 'client' : 'cookie:session' };
   if (rng() < 0.1) {
     flag.variants = [
       { name: 'control', weight: 50 },
@@ -235,13 +251,17 @@ export function buildSnapshot(flags: readonly FlagDefinition[]): BuiltSnapshot {
 export const UA_HASH_KEY = 'bench-ua-hash-key-0123456789abcdef';
 
 /** The sidecar's hot path with the real extractor, silent logs and a private metric registry. */
-export function buildProcessor(snapshot: Snapshot, geo: GeoResolver): RequestProcessor {
+export function buildProcessor(
+  snapshot: Snapshot,
+  geo: GeoResolver,
+  metrics: Metrics = createMetrics({ defaultMetrics: false }),
+): RequestProcessor {
   const extract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo, hourBinWidth: 4 });
   return createRequestProcessor({
     snapshots: { current: snapshot, stale: false },
     extract,
     routing: ROUTING,
-    metrics: createMetrics({ defaultMetrics: false }),
+    metrics,
     logger: pino({ level: 'silent' }),
   });
 }
@@ -287,7 +307,10 @@ export function envoyHeaderList(spec: RequestSpec, rng: () => number): HeaderVal
     h('accept', spec.path.startsWith('/api') ? 'application/json' : 'text/html,application/xhtml+xml,*/*;q=0.8'),
     h('accept-language', pick(rng, ACCEPT_LANGUAGES)),
     h('accept-encoding', 'gzip, deflate, br'),
-    h('cookie', `session=${randomUUID()}; _ga=GA1.2.${intBetween(rng, 1e8, 9e8)}.${intBetween(rng, 1e9, 2e9)}; theme=dark`),
+    h(
+      'cookie',
+      `session=${randomUUID()}; _ga=GA1.2.${intBetween(rng, 1e8, 9e8)}.${intBetween(rng, 1e9, 2e9)}; theme=dark`,
+    ),
     h('x-forwarded-for', `10.0.${intBetween(rng, 0, 255)}.${intBetween(rng, 1, 254)}, ${spec.clientIp}`),
     h('x-forwarded-proto', 'https'),
     h('x-request-id', randomUUID()),

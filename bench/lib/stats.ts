@@ -20,8 +20,12 @@ export function percentiles(values: ArrayLike<number>, ps: readonly number[]): n
   return ps.map((p) => percentileSorted(sorted, p));
 }
 
+/** The middle value (the mean of the two middle ones for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
-  return percentiles(values, [50])[0]!;
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  return n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
 }
 
 export function mean(values: ArrayLike<number>): number {

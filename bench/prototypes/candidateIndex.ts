@@ -14,9 +14,14 @@
 // A request ANDs four bitsets (32 words for 1,000 flags) and scores only the surviving flags
 // with the unchanged evaluateFlag. The UA index is queried only when a candidate has a
 // userAgent range.
+//
+// Optionally (`slotExemplars`), user-agent distances are computed exactly and only for the
+// candidate flags' slots (100 exemplars × 64 dimensions ≈ a few µs per slot), cached per UA
+// hash, instead of asking the snapshot's index for every slot at once: that index's answer
+// for all 100 slots is what makes a cold request expensive.
 import type { HeaderLookup, RequestProfile } from '../../src/features/profile.js';
 import type { CompiledFlag } from '../../src/matcher/compiledFlag.js';
-import { evaluateFlag, NO_DECISION, type Decision, type FlagMatch } from '../../src/matcher/match.js';
+import { evaluateFlag, NO_DECISION, scoreFlag, type Decision, type FlagMatch } from '../../src/matcher/match.js';
 import type { Snapshot } from '../../src/matcher/snapshot.js';
 
 const EPSILON = 1e-9;
@@ -33,6 +38,8 @@ export interface CandidateIndexStats {
   candidates: number;
   requests: number;
   endpointMisses: number;
+  /** Exact per-slot UA distance computations (slot-restricted mode). */
+  uaSlots: number;
 }
 
 export interface PrunedDecider {
@@ -40,7 +47,14 @@ export interface PrunedDecider {
   readonly stats: CandidateIndexStats;
 }
 
-export function createPrunedDecider(snapshot: Snapshot, maxEndpoints = 4_096): PrunedDecider {
+/** Per UA slot, its exemplar vectors packed (n × dim), L2-normalised. */
+export type SlotExemplars = ReadonlyMap<number, { readonly points: Float64Array; readonly dim: number }>;
+
+export function createPrunedDecider(
+  snapshot: Snapshot,
+  slotExemplars: SlotExemplars | null = null,
+  maxEndpoints = 4_096,
+): PrunedDecider {
   const flags = snapshot.flags;
   const n = flags.length;
   const words = Math.max(1, Math.ceil(n / 32));
@@ -94,12 +108,63 @@ export function createPrunedDecider(snapshot: Snapshot, maxEndpoints = 4_096): P
   };
   const endpoints = new Map<string, Uint32Array>();
   const noEndpoint = endpointBits(null);
-  const stats: CandidateIndexStats = { candidates: 0, requests: 0, endpointMisses: 0 };
+  const stats: CandidateIndexStats = { candidates: 0, requests: 0, endpointMisses: 0, uaSlots: 0 };
   const hasUa = new Uint8Array(n);
   for (let i = 0; i < n; i++) hasUa[i] = flags[i]!.userAgent ? 1 : 0;
 
+  // Slot-restricted exact UA distances, cached per UA hash (NaN: not computed yet).
+  const slotCount = snapshot.uaIndex?.slots ?? 0;
+  const uaCache = new Map<string, Float64Array>();
+  const query = new Float64Array(64);
+  /** Distance 0 for every slot: the best a user agent could score. */
+  const optimistic = new Float64Array(slotCount);
+  const exactDistance = (vector: Float32Array | null, slot: number): number => {
+    const ex = slotExemplars?.get(slot);
+    const dim = ex?.dim ?? 0;
+    if (!ex || vector === null || vector.length !== dim || dim > query.length) return Infinity;
+    // The same arithmetic as the index (float64 normalisation, two partial sums), so that
+    // both give bit-identical distances and the decisions can be compared exactly.
+    let norm = 0;
+    for (let d = 0; d < dim; d++) norm += vector[d]! * vector[d]!;
+    if (!(norm > 0)) return Infinity;
+    const inv = 1 / Math.sqrt(norm);
+    for (let d = 0; d < dim; d++) query[d] = vector[d]! * inv;
+    let best = Infinity;
+    const pts = ex.points;
+    for (let base = 0; base < pts.length; base += dim) {
+      let s0 = 0;
+      let s1 = 0;
+      let d = 0;
+      for (; d + 1 < dim; d += 2) {
+        s0 += query[d]! * pts[base + d]!;
+        s1 += query[d + 1]! * pts[base + d + 1]!;
+      }
+      if (d < dim) s0 += query[d]! * pts[base + d]!;
+      const dist = 1 - (s0 + s1);
+      if (dist < best) best = dist;
+    }
+    return best < 0 ? 0 : best > 2 ? 2 : best;
+  };
+  const slotDistances = (profile: RequestProfile, flag: CompiledFlag): Float64Array => {
+    const key = profile.uaHash ?? '';
+    let row = uaCache.get(key);
+    if (row === undefined) {
+      row = new Float64Array(slotCount).fill(NaN);
+      if (uaCache.size >= 10_000) uaCache.clear();
+      uaCache.set(key, row);
+    }
+    const slot = flag.userAgent!.slot;
+    if (Number.isNaN(row[slot]!)) {
+      stats.uaSlots++;
+      row[slot] = exactDistance(profile.uaVector, slot);
+    }
+    return row;
+  };
+
   const compare = (a: FlagMatch, b: FlagMatch) =>
-    b.flag.priority - a.flag.priority || b.score - a.score || (a.flag.name < b.flag.name ? -1 : a.flag.name > b.flag.name ? 1 : 0);
+    b.flag.priority - a.flag.priority ||
+    b.score - a.score ||
+    (a.flag.name < b.flag.name ? -1 : a.flag.name > b.flag.name ? 1 : 0);
 
   return {
     stats,
@@ -133,7 +198,11 @@ export function createPrunedDecider(snapshot: Snapshot, maxEndpoints = 4_096): P
           word &= word - 1;
           const i = (w << 5) | bit;
           stats.candidates++;
-          if (hasUa[i] === 1 && !uaQueried) {
+          if (hasUa[i] === 1 && slotExemplars !== null) {
+            // Only pay for the distance when the flag can still match with a perfect UA score.
+            if (scoreFlag(flags[i]!, profile, optimistic) < flags[i]!.threshold) continue;
+            uaDistances = slotDistances(profile, flags[i]!);
+          } else if (hasUa[i] === 1 && !uaQueried) {
             uaQueried = true;
             uaDistances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
           }
@@ -149,7 +218,8 @@ export function createPrunedDecider(snapshot: Snapshot, maxEndpoints = 4_096): P
       const setHeaders = new Map<string, string>();
       const removed = new Set<string>();
       for (const match of matches) {
-        if (route === null && match.actions.route !== null) route = { cluster: match.actions.route, flag: match.flag.name };
+        if (route === null && match.actions.route !== null)
+          route = { cluster: match.actions.route, flag: match.flag.name };
         for (const [name, value] of match.actions.setHeaders) {
           if (!setHeaders.has(name) && !removed.has(name)) setHeaders.set(name, value);
         }
@@ -158,6 +228,29 @@ export function createPrunedDecider(snapshot: Snapshot, maxEndpoints = 4_096): P
       return { matches, route, setHeaders, removeHeaders: [...removed] };
     },
   };
+}
+
+/** The exemplars of every UA slot of a snapshot, embedded and normalised as the index does. */
+export function slotExemplarsOf(
+  snapshot: Snapshot,
+  similarTo: (flagName: string) => readonly string[],
+  embed: (ua: string) => Float32Array,
+): SlotExemplars {
+  const out = new Map<number, { points: Float64Array; dim: number }>();
+  for (const flag of snapshot.flags) {
+    if (!flag.userAgent) continue;
+    const vectors = similarTo(flag.name).map(embed);
+    const dim = vectors[0]?.length ?? 0;
+    const points = new Float64Array(vectors.length * dim);
+    vectors.forEach((v, k) => {
+      let norm = 0;
+      for (let d = 0; d < dim; d++) norm += v[d]! * v[d]!;
+      const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+      for (let d = 0; d < dim; d++) points[k * dim + d] = v[d]! * inv;
+    });
+    out.set(flag.userAgent.slot, { points, dim });
+  }
+  return out;
 }
 
 /** A comparable fingerprint of a decision (order, variants, route and header changes). */
