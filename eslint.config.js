@@ -27,7 +27,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/features/**/*.ts', 'src/flags/**/*.ts', 'src/matcher/**/*.ts', 'src/routing/**/*.ts', 'src/learner/core/**/*.ts'],
+    files: [
+      'src/features/**/*.ts',
+      'src/flags/**/*.ts',
+      'src/matcher/**/*.ts',
+      'src/routing/**/*.ts',
+      'src/learner/core/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

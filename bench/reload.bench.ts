@@ -67,7 +67,13 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
   const prefix = `proflag-bench-${process.pid}-${Date.now()}:`;
   const redis = new Redis(url);
   const dir = mkdtempSync(join(tmpdir(), 'proflag-reload-'));
-  const env = { ...process.env, REDIS_URL: url, PROFLAG_PREFIX: prefix, PROFLAG_ACTOR: 'bench', PROFLAG_VALIDATE: 'basic' };
+  const env = {
+    ...process.env,
+    REDIS_URL: url,
+    PROFLAG_PREFIX: prefix,
+    PROFLAG_ACTOR: 'bench',
+    PROFLAG_VALIDATE: 'basic',
+  };
   const ffr = (...args: string[]) => run(FFR, args, { env, maxBuffer: 64 * 1024 * 1024 });
   const logger = createLogger('silent');
   const compile = (list: readonly FlagDefinition[], meta: SnapshotMeta) =>
@@ -76,7 +82,16 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
   const holders = [new SnapshotHolder(), new SnapshotHolder()];
   const stores = holders.map(
     (holder, i) =>
-      new RedisStore({ redisUrl: url, prefix, resyncMs: 30_000, staleAfterMs: 120_000, logger, compile, holder, replicaId: `bench-${i}` }),
+      new RedisStore({
+        redisUrl: url,
+        prefix,
+        resyncMs: 30_000,
+        staleAfterMs: 120_000,
+        logger,
+        compile,
+        holder,
+        replicaId: `bench-${i}`,
+      }),
   );
   try {
     const file = join(dir, 'flags.json');

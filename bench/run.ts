@@ -249,7 +249,11 @@ async function runModule(
     return { skipped: (err as Error).message };
   }
   const flat = Object.entries(figures).filter((e): e is [string, number] => typeof e[1] === 'number');
-  table(title, ['figure', 'value'], flat.map(([k, v]) => [k, Number.isInteger(v) ? String(v) : fmt(v, '', 4)]));
+  table(
+    title,
+    ['figure', 'value'],
+    flat.map(([k, v]) => [k, Number.isInteger(v) ? String(v) : fmt(v, '', 4)]),
+  );
   addBars(Object.fromEntries(flat));
   return figures;
 }
@@ -305,12 +309,17 @@ async function main(): Promise<void> {
   }
   if (ONLY.has('features')) results.features = await runFeatures();
   if (ONLY.has('reload')) {
-    results.reload = await runModule('5. Reload through scripts/ffr, two replicas', 'reload.bench.ts', 'runReloadBench', (f) => {
-      if (f.bulkChangeMaxMs !== undefined)
-        bar('reload.all-replicas', '1,000 flags changed: all replicas serve', f.bulkChangeMaxMs, '<=', 1000, 'ms');
-      if (f.compile1000FlagsMs !== undefined)
-        bar('reload.compile', 'snapshot compile, 1,000 flags', f.compile1000FlagsMs, '<=', 200, 'ms');
-    });
+    results.reload = await runModule(
+      '5. Reload through scripts/ffr, two replicas',
+      'reload.bench.ts',
+      'runReloadBench',
+      (f) => {
+        if (f.bulkChangeMaxMs !== undefined)
+          bar('reload.all-replicas', '1,000 flags changed: all replicas serve', f.bulkChangeMaxMs, '<=', 1000, 'ms');
+        if (f.compile1000FlagsMs !== undefined)
+          bar('reload.compile', 'snapshot compile, 1,000 flags', f.compile1000FlagsMs, '<=', 200, 'ms');
+      },
+    );
   }
   if (ONLY.has('kdd99')) {
     results.kdd99 = await runModule('6. Anomaly detector on KDD99 HTTP', 'kdd99.bench.ts', 'runKdd99Bench', (f) => {

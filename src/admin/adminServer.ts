@@ -67,7 +67,10 @@ async function handleExplain(req: IncomingMessage, res: ServerResponse, deps: Ad
   send(res, 200, explain(deps.snapshot(), profile, headers));
 }
 
-export async function startAdminServer(address: string, deps: AdminDeps): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startAdminServer(
+  address: string,
+  deps: AdminDeps,
+): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     void (async () => {

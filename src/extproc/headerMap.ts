@@ -21,14 +21,20 @@ export class RequestHeaders implements HeaderLookup {
       const key = h.key.toLowerCase();
       let value: string;
       if (h.raw_value && h.raw_value.length > 0) {
-        const bytes = h.raw_value.length > MAX_HEADER_VALUE_CHARS ? h.raw_value.subarray(0, MAX_HEADER_VALUE_CHARS) : h.raw_value;
+        const bytes =
+          h.raw_value.length > MAX_HEADER_VALUE_CHARS ? h.raw_value.subarray(0, MAX_HEADER_VALUE_CHARS) : h.raw_value;
         value = bytes.toString('latin1');
       } else {
         value = typeof h.value === 'string' ? h.value.slice(0, MAX_HEADER_VALUE_CHARS) : '';
       }
       const previous = this.values.get(key);
       // Repeated headers are one list (RFC 9110 §5.3); cookies use their own separator.
-      this.values.set(key, previous === undefined ? value : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`.slice(0, MAX_HEADER_VALUE_CHARS));
+      this.values.set(
+        key,
+        previous === undefined
+          ? value
+          : `${previous}${key === 'cookie' ? '; ' : ', '}${value}`.slice(0, MAX_HEADER_VALUE_CHARS),
+      );
     }
   }
 

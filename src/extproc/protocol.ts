@@ -241,6 +241,8 @@ export function encodeProcessingResponse(reply: ProcessingResponse): Buffer {
 }
 
 /** The service's reply serializer, passing pre-encoded replies through. */
-export function passThroughSerializer(inner: (value: ProcessingResponse) => Buffer): (value: ProcessingResponse) => Buffer {
+export function passThroughSerializer(
+  inner: (value: ProcessingResponse) => Buffer,
+): (value: ProcessingResponse) => Buffer {
   return (value) => (value as Partial<PreEncodedReply>)[PRE_ENCODED] ?? inner(value);
 }

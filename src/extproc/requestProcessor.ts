@@ -84,7 +84,11 @@ export interface HeadersOutcome {
   readonly cluster: string | null;
 }
 
-export function headersOutcome(response: CommonResponse, dynamicMetadata: ProtoStruct | null, cluster: string | null): HeadersOutcome {
+export function headersOutcome(
+  response: CommonResponse,
+  dynamicMetadata: ProtoStruct | null,
+  cluster: string | null,
+): HeadersOutcome {
   const reply: ProcessingResponse = { request_headers: { response } };
   if (dynamicMetadata) reply.dynamic_metadata = dynamicMetadata;
   return Object.freeze({ response, dynamicMetadata, encoded: encodeProcessingResponse(reply), cluster });
@@ -178,7 +182,10 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     } catch (err) {
       decisions.fallback.inc();
       decisionFallback.inc();
-      logger.error({ code: 'PROFLAG_ERR_DECISION', err: (err as Error).message }, 'decision failed; continuing unchanged');
+      logger.error(
+        { code: 'PROFLAG_ERR_DECISION', err: (err as Error).message },
+        'decision failed; continuing unchanged',
+      );
       return unchanged;
     }
   };

@@ -121,7 +121,11 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
   const safeService: grpc.ServiceDefinition = {
     Process: {
       ...process,
-      requestDeserialize: safeDeserializer(process.requestDeserialize as (b: Buffer) => ProcessingRequest, metrics, logger),
+      requestDeserialize: safeDeserializer(
+        process.requestDeserialize as (b: Buffer) => ProcessingRequest,
+        metrics,
+        logger,
+      ),
       responseSerialize: passThroughSerializer(process.responseSerialize as (v: ProcessingResponse) => Buffer),
     },
   };

@@ -105,7 +105,10 @@ export function createStreamHandler(options: StreamOptions) {
       if (kind === null) {
         unknownCounter.inc();
         protocolFallback.inc();
-        logger.warn({ code: 'PROFLAG_ERR_PROTOCOL' }, 'ProcessingRequest of unknown kind; ending the stream so Envoy continues');
+        logger.warn(
+          { code: 'PROFLAG_ERR_PROTOCOL' },
+          'ProcessingRequest of unknown kind; ending the stream so Envoy continues',
+        );
         finish();
         return;
       }

@@ -40,9 +40,7 @@ const range = (lo: number, hi: number, integer: boolean) => {
     .refine((r) => r.min !== undefined || r.max !== undefined, 'needs min, max or both');
 };
 
-export const methodSchema = z
-  .string()
-  .regex(/^[A-Z]{1,16}$/, 'an upper-case HTTP method such as GET');
+export const methodSchema = z.string().regex(/^[A-Z]{1,16}$/, 'an upper-case HTTP method such as GET');
 export const endpointPatternSchema = z
   .string()
   .max(1024)
@@ -158,8 +156,7 @@ export interface FlagIssue {
 }
 
 export type FlagParseResult =
-  | { ok: true; flag: FlagDefinition; warnings: string[] }
-  | { ok: false; issues: FlagIssue[] };
+  { ok: true; flag: FlagDefinition; warnings: string[] } | { ok: false; issues: FlagIssue[] };
 
 /** Largest flag document accepted, in UTF-16 code units of the JSON text. */
 export const MAX_FLAG_DOCUMENT_LENGTH = 1_048_576;

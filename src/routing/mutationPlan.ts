@@ -53,11 +53,7 @@ export interface ClientOwnedHeaders {
   readonly flagsHeaderSent: boolean;
 }
 
-export function planMutation(
-  decision: Decision,
-  client: ClientOwnedHeaders,
-  options: RoutingOptions,
-): MutationPlan {
+export function planMutation(decision: Decision, client: ClientOwnedHeaders, options: RoutingOptions): MutationPlan {
   if (decision.matches.length === 0 && !client.routeHeaderSent && !client.flagsHeaderSent) {
     return NO_MUTATION;
   }

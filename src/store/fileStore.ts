@@ -197,7 +197,12 @@ export class FileStore {
     }
   }
 
-  async #apply(documents: FlagDocument[], refused: RejectedFlag[], signature: string, started: number): Promise<boolean> {
+  async #apply(
+    documents: FlagDocument[],
+    refused: RejectedFlag[],
+    signature: string,
+    started: number,
+  ): Promise<boolean> {
     const digest = documentsDigest([...documents, ...refused.map((r) => ({ key: r.key, text: r.reason }))]);
     if (this.#holder.loaded && digest === this.#digest) {
       this.#signature = signature;

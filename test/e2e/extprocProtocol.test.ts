@@ -99,12 +99,23 @@ describe('ext_proc stream protocol', () => {
   });
 
   const phases: [string, Record<string, unknown>][] = [
-    ['request_headers', { request_headers: { headers: { headers: [{ key: ':path', raw_value: Buffer.from('/') }] }, end_of_stream: true } }],
-    ['response_headers', { response_headers: { headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] } } }],
+    [
+      'request_headers',
+      {
+        request_headers: { headers: { headers: [{ key: ':path', raw_value: Buffer.from('/') }] }, end_of_stream: true },
+      },
+    ],
+    [
+      'response_headers',
+      { response_headers: { headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] } } },
+    ],
     ['request_body', { request_body: { body: Buffer.from('hello'), end_of_stream: true } }],
     ['response_body', { response_body: { body: Buffer.from([0xff, 0x00]), end_of_stream: false } }],
     ['request_trailers', { request_trailers: { trailers: { headers: [] } } }],
-    ['response_trailers', { response_trailers: { trailers: { headers: [{ key: 'grpc-status', raw_value: Buffer.from('0') }] } } }],
+    [
+      'response_trailers',
+      { response_trailers: { trailers: { headers: [{ key: 'grpc-status', raw_value: Buffer.from('0') }] } } },
+    ],
   ];
 
   it.each(phases)('answers %s with exactly one reply of the same phase', async (kind, message) => {

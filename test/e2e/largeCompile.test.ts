@@ -18,7 +18,8 @@ function exemplars(offset: number): string[] {
   const word = (i: number) => i.toString(26).replace(/[0-9]/g, (d) => String.fromCharCode(97 + Number(d)));
   return Array.from(
     { length: 10_000 },
-    (_, i) => `Mozilla/5.0 (Linux; Android; ${word(i + offset)} Build) AppleWebKit (KHTML, like Gecko) App${word(i * 7 + offset)}/1.0`,
+    (_, i) =>
+      `Mozilla/5.0 (Linux; Android; ${word(i + offset)} Build) AppleWebKit (KHTML, like Gecko) App${word(i * 7 + offset)}/1.0`,
   );
 }
 
@@ -34,7 +35,12 @@ describe('a large user-agent rebuild does not stall requests', () => {
   beforeAll(async () => {
     writeFileSync(
       join(dir, 'plain.json'),
-      JSON.stringify({ name: 'plain', enabled: true, profile: { endpoint: { in: ['/p'] } }, actions: { route: { cluster: 'x' } } }),
+      JSON.stringify({
+        name: 'plain',
+        enabled: true,
+        profile: { endpoint: { in: ['/p'] } },
+        actions: { route: { cluster: 'x' } },
+      }),
     );
     write(0);
     const config = loadConfig(e2eEnv({ PROFLAG_STORE: 'file', PROFLAG_FLAGS_DIR: dir }));

@@ -35,7 +35,12 @@ describe('the proflag process', () => {
       PROFLAG_UA_HASH_KEY: 'process-test-key-123',
     });
     expect(await waitFor(() => p.output().includes('proflag started'), 20_000)).toBe(true);
-    const started = JSON.parse(p.output().split('\n').find((l) => l.includes('proflag started'))!) as { grpc: string };
+    const started = JSON.parse(
+      p
+        .output()
+        .split('\n')
+        .find((l) => l.includes('proflag started'))!,
+    ) as { grpc: string };
     const envoy = new EnvoyEmulator(started.grpc.replace('0.0.0.0', '127.0.0.1'));
     const out = await envoy.request({ path: '/anything', headers: { 'user-agent': 'curl/8.1.2' } });
     envoy.close();

@@ -21,7 +21,9 @@ const FFR = fileURLToPath(new URL('../../scripts/ffr', import.meta.url));
 const PREFIX = 'proflag:';
 
 async function ffr(server: RedisServer, ...args: string[]) {
-  return run(FFR, args, { env: { ...process.env, REDIS_URL: server.url, PROFLAG_PREFIX: PREFIX, PROFLAG_ACTOR: 'test' } });
+  return run(FFR, args, {
+    env: { ...process.env, REDIS_URL: server.url, PROFLAG_PREFIX: PREFIX, PROFLAG_ACTOR: 'test' },
+  });
 }
 
 /** The example flags as one `ffr import` document. */
@@ -44,7 +46,12 @@ describe.skipIf(!redisServerAvailable())('Redis killed mid-traffic', () => {
     server = await redisServer();
     await ffr(server, 'import', importFile);
     const config = loadConfig(
-      e2eEnv({ REDIS_URL: server.url, PROFLAG_PREFIX: PREFIX, PROFLAG_RESYNC_MS: '500', PROFLAG_STALE_AFTER_MS: '1000' }),
+      e2eEnv({
+        REDIS_URL: server.url,
+        PROFLAG_PREFIX: PREFIX,
+        PROFLAG_RESYNC_MS: '500',
+        PROFLAG_STALE_AFTER_MS: '1000',
+      }),
     );
     sidecar = await startSidecar(config, { logger: createLogger('silent'), now: () => at(12), defaultMetrics: false });
   });

@@ -12,7 +12,6 @@ import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { at, e2eEnv, EXAMPLES, flagsOf, IP, ROUTING_TABLE, runTable, UA } from './routingTable.js';
 
-
 describe('routing with flags in Redis', () => {
   let redis: TestRedis;
   let client: Redis;
@@ -36,7 +35,11 @@ describe('routing with flags in Redis', () => {
         done();
       },
     });
-    sidecar = await startSidecar(config, { logger: createLogger('debug', sink), now: () => now, defaultMetrics: false });
+    sidecar = await startSidecar(config, {
+      logger: createLogger('debug', sink),
+      now: () => now,
+      defaultMetrics: false,
+    });
     expect(sidecar.holder.loaded).toBe(true);
   });
 

@@ -61,7 +61,12 @@ describe('routing the example flags (file store)', () => {
     const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`);
     const out = await envoy.request({ path: '/checkout', sourceAddress: IP.DE });
     envoy.close();
-    const ns = (out.dynamicMetadata?.fields as Record<string, { structValue?: { fields?: Record<string, Record<string, unknown>> } }>)?.proflag;
+    const ns = (
+      out.dynamicMetadata?.fields as Record<
+        string,
+        { structValue?: { fields?: Record<string, Record<string, unknown>> } }
+      >
+    )?.proflag;
     expect(ns?.structValue?.fields?.cluster?.stringValue).toBe('backend_canary');
     expect(ns?.structValue?.fields?.flags?.stringValue).toBe('checkout-v2=true,eu-banner=true');
   });
@@ -80,7 +85,10 @@ describe('routing the example flags (file store)', () => {
       { path: '/checkout', headers: { 'user-agent': 'A'.repeat(100_000) } },
       { path: '/checkout', headers: { 'user-agent': Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x00, 0x41]) } },
       { path: '/%zz/%00/../../etc/passwd', headers: { 'content-length': '99999999999999999999999' } },
-      { path: '/checkout', headers: { 'x-forwarded-for': Array.from({ length: 1000 }, (_, i) => `1.2.3.${i % 256}`).join(', ') } },
+      {
+        path: '/checkout',
+        headers: { 'x-forwarded-for': Array.from({ length: 1000 }, (_, i) => `1.2.3.${i % 256}`).join(', ') },
+      },
       { path: '/x', method: 'NOT A METHOD', sourceAddress: 'not-an-ip' },
       { path: '/x', headers: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-h-${i}`, 'v'])) },
       { path: '' },
@@ -131,16 +139,22 @@ describe('payload size counted in the body phase (PROFLAG_BODY_SIZE=on)', () => 
     body: Array.from({ length: chunks }, () => chunk),
   });
 
-  it.each(['BUFFERED', 'STREAMED'] as const)('%s: a chunked 2 MiB upload is routed after its body is counted', async (mode) => {
-    const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { requestBodyMode: mode, messageTimeoutMs: 2_000 });
-    const big = await envoy.request(upload(4));
-    const small = await envoy.request(upload(1));
-    envoy.close();
-    expect(big.error).toBeNull();
-    expect(big.cluster).toBe('backend_beta');
-    expect(flagsOf(big.upstreamHeaders)).toEqual(['big-uploads=large']);
-    expect(small.cluster).toBe('backend_stable');
-  });
+  it.each(['BUFFERED', 'STREAMED'] as const)(
+    '%s: a chunked 2 MiB upload is routed after its body is counted',
+    async (mode) => {
+      const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, {
+        requestBodyMode: mode,
+        messageTimeoutMs: 2_000,
+      });
+      const big = await envoy.request(upload(4));
+      const small = await envoy.request(upload(1));
+      envoy.close();
+      expect(big.error).toBeNull();
+      expect(big.cluster).toBe('backend_beta');
+      expect(flagsOf(big.upstreamHeaders)).toEqual(['big-uploads=large']);
+      expect(small.cluster).toBe('backend_stable');
+    },
+  );
 
   it('requests with content-length are still decided on their headers', async () => {
     const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { requestBodyMode: 'BUFFERED' });

@@ -32,32 +32,199 @@ export interface RoutingCase {
 
 /** The routing table for examples/flags/*.json; shared with the Redis-backed variant. */
 export const ROUTING_TABLE: RoutingCase[] = [
-  { name: 'checkout from DE (geo by IP)', req: { path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_canary', flags: ['checkout-v2=true', 'eu-banner=true'], headers: { 'x-checkout': 'v2', 'x-banner': 'eu' } },
-  { name: 'checkout POST from FR with a small body', req: { method: 'POST', path: '/checkout/pay', sourceAddress: IP.FR, hasBody: true, headers: { 'user-agent': UA.firefox, 'content-length': '512' } }, cluster: 'backend_canary', flags: ['checkout-v2=true', 'eu-banner=true'] },
-  { name: 'checkout from the US stays stable (score 0.67 < 0.75)', req: { path: '/checkout', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable', flags: [] },
-  { name: 'checkout with trailing slash and query, legacy header removed', req: { path: '/checkout/?step=2', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox, 'x-legacy-checkout': '1' } }, cluster: 'backend_canary', headers: { 'x-legacy-checkout': null, 'x-checkout': 'v2' } },
-  { name: 'checkout DELETE misses the method (0.67)', req: { method: 'DELETE', path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable', flags: ['eu-banner=true'] },
-  { name: 'checkout with a huge body still scores 0.89', req: { method: 'POST', path: '/checkout', sourceAddress: IP.DE, hasBody: true, headers: { 'user-agent': UA.firefox, 'content-length': '100000' } }, cluster: 'backend_canary' },
-  { name: 'country from the trusted geo header wins over the IP', req: { path: '/checkout', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox, 'x-country': 'FR' } }, cluster: 'backend_canary' },
-  { name: 'curl is quarantined whatever it asks', req: { path: '/anything', sourceAddress: IP.US, headers: { 'user-agent': UA.curl } }, cluster: 'backend_quarantine', flags: ['scraper-quarantine=true'], headers: { 'x-proflag-bot': '1' } },
-  { name: 'python-requests on checkout: quarantine outranks checkout-v2', req: { path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.pythonRequests } }, cluster: 'backend_quarantine', flags: ['scraper-quarantine=true', 'checkout-v2=true', 'eu-banner=true'] },
-  { name: 'Go http client is quarantined', req: { method: 'POST', path: '/api/login', sourceAddress: IP.US, headers: { 'user-agent': UA.goClient } }, cluster: 'backend_quarantine' },
-  { name: 'Chrome on Android (another version) gets the beta API', req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroid } }, cluster: 'backend_beta', flags: ['mobile-api-beta=true'] },
-  { name: 'an older Chrome on Android too', req: { path: '/api/v2/cart', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroidOld } }, cluster: 'backend_beta' },
-  { name: 'Chrome on Android off the API stays stable', req: { path: '/home', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroid } }, cluster: 'backend_stable', flags: [] },
-  { name: 'desktop Firefox on the API stays stable', req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable', flags: [] },
-  { name: 'desktop Chrome on the API stays stable', req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeDesktop } }, cluster: 'backend_stable' },
-  { name: 'batch import at 23:30 runs on canary', hour: 23, req: { method: 'POST', path: '/batch/import', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_canary', flags: ['night-batch=true'] },
-  { name: 'batch import at 03:30 (wrapped window)', hour: 3, req: { method: 'POST', path: '/batch/import/7', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_canary' },
-  { name: 'batch import at noon stays stable', hour: 12, req: { method: 'POST', path: '/batch/import', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable' },
-  { name: 'a 5 MB upload goes to beta with its tier header', req: { method: 'PUT', path: '/upload/file', sourceAddress: IP.US, hasBody: true, headers: { 'user-agent': UA.firefox, 'content-length': '5000000' } }, cluster: 'backend_beta', flags: ['big-uploads=large'], headers: { 'x-upload-tier': 'large' } },
-  { name: 'a small upload stays stable', req: { method: 'PUT', path: '/upload/file', sourceAddress: IP.US, hasBody: true, headers: { 'user-agent': UA.firefox, 'content-length': '1000' } }, cluster: 'backend_stable' },
-  { name: 'legacy API: explicit off, no routing', req: { path: '/legacy/orders', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable', flags: ['legacy-off=false'] },
-  { name: 'a client-sent route header is removed', req: { path: '/home', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox, 'x-proflag-cluster': 'backend_canary' } }, cluster: 'backend_stable', headers: { 'x-proflag-cluster': null } },
-  { name: 'a client-sent flags header is removed', req: { path: '/home', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox, 'x-proflag-flags': 'checkout-v2=true' } }, cluster: 'backend_stable', headers: { 'x-proflag-flags': null } },
-  { name: 'a client-sent route header is overwritten when a flag routes', req: { path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox, 'x-proflag-cluster': 'backend_beta' } }, cluster: 'backend_canary' },
-  { name: 'IDs in paths do not create new endpoints', req: { path: '/users/123/orders', sourceAddress: IP.private, headers: { 'user-agent': UA.firefox } }, cluster: 'backend_stable', flags: [] },
-  { name: 'no user agent, private IP: nothing matches', req: { path: '/', sourceAddress: IP.private }, cluster: 'backend_stable', flags: [] },
+  {
+    name: 'checkout from DE (geo by IP)',
+    req: { path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_canary',
+    flags: ['checkout-v2=true', 'eu-banner=true'],
+    headers: { 'x-checkout': 'v2', 'x-banner': 'eu' },
+  },
+  {
+    name: 'checkout POST from FR with a small body',
+    req: {
+      method: 'POST',
+      path: '/checkout/pay',
+      sourceAddress: IP.FR,
+      hasBody: true,
+      headers: { 'user-agent': UA.firefox, 'content-length': '512' },
+    },
+    cluster: 'backend_canary',
+    flags: ['checkout-v2=true', 'eu-banner=true'],
+  },
+  {
+    name: 'checkout from the US stays stable (score 0.67 < 0.75)',
+    req: { path: '/checkout', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: [],
+  },
+  {
+    name: 'checkout with trailing slash and query, legacy header removed',
+    req: {
+      path: '/checkout/?step=2',
+      sourceAddress: IP.DE,
+      headers: { 'user-agent': UA.firefox, 'x-legacy-checkout': '1' },
+    },
+    cluster: 'backend_canary',
+    headers: { 'x-legacy-checkout': null, 'x-checkout': 'v2' },
+  },
+  {
+    name: 'checkout DELETE misses the method (0.67)',
+    req: { method: 'DELETE', path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: ['eu-banner=true'],
+  },
+  {
+    name: 'checkout with a huge body still scores 0.89',
+    req: {
+      method: 'POST',
+      path: '/checkout',
+      sourceAddress: IP.DE,
+      hasBody: true,
+      headers: { 'user-agent': UA.firefox, 'content-length': '100000' },
+    },
+    cluster: 'backend_canary',
+  },
+  {
+    name: 'country from the trusted geo header wins over the IP',
+    req: { path: '/checkout', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox, 'x-country': 'FR' } },
+    cluster: 'backend_canary',
+  },
+  {
+    name: 'curl is quarantined whatever it asks',
+    req: { path: '/anything', sourceAddress: IP.US, headers: { 'user-agent': UA.curl } },
+    cluster: 'backend_quarantine',
+    flags: ['scraper-quarantine=true'],
+    headers: { 'x-proflag-bot': '1' },
+  },
+  {
+    name: 'python-requests on checkout: quarantine outranks checkout-v2',
+    req: { path: '/checkout', sourceAddress: IP.DE, headers: { 'user-agent': UA.pythonRequests } },
+    cluster: 'backend_quarantine',
+    flags: ['scraper-quarantine=true', 'checkout-v2=true', 'eu-banner=true'],
+  },
+  {
+    name: 'Go http client is quarantined',
+    req: { method: 'POST', path: '/api/login', sourceAddress: IP.US, headers: { 'user-agent': UA.goClient } },
+    cluster: 'backend_quarantine',
+  },
+  {
+    name: 'Chrome on Android (another version) gets the beta API',
+    req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroid } },
+    cluster: 'backend_beta',
+    flags: ['mobile-api-beta=true'],
+  },
+  {
+    name: 'an older Chrome on Android too',
+    req: { path: '/api/v2/cart', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroidOld } },
+    cluster: 'backend_beta',
+  },
+  {
+    name: 'Chrome on Android off the API stays stable',
+    req: { path: '/home', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroid } },
+    cluster: 'backend_stable',
+    flags: [],
+  },
+  {
+    name: 'desktop Firefox on the API stays stable',
+    req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: [],
+  },
+  {
+    name: 'desktop Chrome on the API stays stable',
+    req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeDesktop } },
+    cluster: 'backend_stable',
+  },
+  {
+    name: 'batch import at 23:30 runs on canary',
+    hour: 23,
+    req: { method: 'POST', path: '/batch/import', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_canary',
+    flags: ['night-batch=true'],
+  },
+  {
+    name: 'batch import at 03:30 (wrapped window)',
+    hour: 3,
+    req: { method: 'POST', path: '/batch/import/7', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_canary',
+  },
+  {
+    name: 'batch import at noon stays stable',
+    hour: 12,
+    req: { method: 'POST', path: '/batch/import', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+  },
+  {
+    name: 'a 5 MB upload goes to beta with its tier header',
+    req: {
+      method: 'PUT',
+      path: '/upload/file',
+      sourceAddress: IP.US,
+      hasBody: true,
+      headers: { 'user-agent': UA.firefox, 'content-length': '5000000' },
+    },
+    cluster: 'backend_beta',
+    flags: ['big-uploads=large'],
+    headers: { 'x-upload-tier': 'large' },
+  },
+  {
+    name: 'a small upload stays stable',
+    req: {
+      method: 'PUT',
+      path: '/upload/file',
+      sourceAddress: IP.US,
+      hasBody: true,
+      headers: { 'user-agent': UA.firefox, 'content-length': '1000' },
+    },
+    cluster: 'backend_stable',
+  },
+  {
+    name: 'legacy API: explicit off, no routing',
+    req: { path: '/legacy/orders', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: ['legacy-off=false'],
+  },
+  {
+    name: 'a client-sent route header is removed',
+    req: {
+      path: '/home',
+      sourceAddress: IP.US,
+      headers: { 'user-agent': UA.firefox, 'x-proflag-cluster': 'backend_canary' },
+    },
+    cluster: 'backend_stable',
+    headers: { 'x-proflag-cluster': null },
+  },
+  {
+    name: 'a client-sent flags header is removed',
+    req: {
+      path: '/home',
+      sourceAddress: IP.US,
+      headers: { 'user-agent': UA.firefox, 'x-proflag-flags': 'checkout-v2=true' },
+    },
+    cluster: 'backend_stable',
+    headers: { 'x-proflag-flags': null },
+  },
+  {
+    name: 'a client-sent route header is overwritten when a flag routes',
+    req: {
+      path: '/checkout',
+      sourceAddress: IP.DE,
+      headers: { 'user-agent': UA.firefox, 'x-proflag-cluster': 'backend_beta' },
+    },
+    cluster: 'backend_canary',
+  },
+  {
+    name: 'IDs in paths do not create new endpoints',
+    req: { path: '/users/123/orders', sourceAddress: IP.private, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: [],
+  },
+  {
+    name: 'no user agent, private IP: nothing matches',
+    req: { path: '/', sourceAddress: IP.private },
+    cluster: 'backend_stable',
+    flags: [],
+  },
 ];
 
 export function flagsOf(headers: Map<string, string>): string[] {
@@ -96,4 +263,3 @@ export async function runTable(sidecarPort: number, setHour: (h: number) => void
     envoy.close();
   }
 }
-

@@ -98,8 +98,7 @@ export interface EmulatedOutcome {
   error: string | null;
 }
 
-const ENVOY_OWNED = (name: string) =>
-  name.startsWith(':') || name === 'host' || name.startsWith('x-envoy-');
+const ENVOY_OWNED = (name: string) => name.startsWith(':') || name === 'host' || name.startsWith('x-envoy-');
 
 class MutationError extends Error {}
 
@@ -190,7 +189,8 @@ export class EnvoyEmulator {
       // Envoy's close(): END_STREAM, then at once RST_STREAM.
       call.end();
       call.cancel();
-      for (const [k, v] of headers) if (k !== this.opts.routeHeader) outcome.upstreamHeaders.set(k, v.toString('latin1'));
+      for (const [k, v] of headers)
+        if (k !== this.opts.routeHeader) outcome.upstreamHeaders.set(k, v.toString('latin1'));
       return outcome;
     };
     const fail = (why: string, status: number) => {
@@ -280,7 +280,11 @@ export class EnvoyEmulator {
     return value && value.length > 0 ? value : this.opts.defaultCluster;
   }
 
-  private applyMutation(headers: Map<string, Buffer>, common: CommonResponse | undefined, outcome: EmulatedOutcome): void {
+  private applyMutation(
+    headers: Map<string, Buffer>,
+    common: CommonResponse | undefined,
+    outcome: EmulatedOutcome,
+  ): void {
     const mutation = common?.header_mutation;
     for (const opt of mutation?.set_headers ?? []) {
       const h = opt.header;

@@ -94,7 +94,12 @@ describe('Redis topology', () => {
     expect(c.redisSentinelName).toBe('flags');
     expect(() => loadConfig({ PROFLAG_REDIS_SENTINELS: 's1:26379' })).toThrow(/SENTINEL_NAME/);
     expect(() =>
-      loadConfig({ PROFLAG_REDIS_SENTINELS: 's1:1', PROFLAG_REDIS_SENTINEL_NAME: 'm', PROFLAG_REDIS_CLUSTER_NODES: 'a:1', PROFLAG_PREFIX: '{p}:' }),
+      loadConfig({
+        PROFLAG_REDIS_SENTINELS: 's1:1',
+        PROFLAG_REDIS_SENTINEL_NAME: 'm',
+        PROFLAG_REDIS_CLUSTER_NODES: 'a:1',
+        PROFLAG_PREFIX: '{p}:',
+      }),
     ).toThrow(/exclude/);
   });
 });

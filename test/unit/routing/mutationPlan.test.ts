@@ -30,7 +30,12 @@ describe('mutation plan (CONTRACT §4)', () => {
   });
 
   it('a routing match sets route + flags headers and clears the route cache', () => {
-    const d = decisionFor([{ name: 'r', actions: { route: { cluster: 'canary' }, requestHeaders: { set: { 'x-a': '1' }, remove: ['x-b'] } } }]);
+    const d = decisionFor([
+      {
+        name: 'r',
+        actions: { route: { cluster: 'canary' }, requestHeaders: { set: { 'x-a': '1' }, remove: ['x-b'] } },
+      },
+    ]);
     const p = planMutation(d, { routeHeaderSent: true, flagsHeaderSent: false }, options);
     expect(p.set).toEqual([
       ['x-proflag-cluster', 'canary'],
