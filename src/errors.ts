@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   PROFLAG_ERR_DATA_LOSS: 'Redis came back without proflag:version; the last snapshot keeps serving',
   PROFLAG_ERR_PROTOCOL: 'Envoy sent a message proflag cannot use; the request continues unchanged',
   PROFLAG_ERR_DECISION: 'evaluating a request failed; the request continues unchanged',
+  PROFLAG_ERR_LEARNER:
+    'the learner could not write a proposal or publish or read samples; it drops that work and goes on',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -17,6 +17,7 @@ import { createStreamHandler } from './extproc/stream.js';
 import { SnapshotHolder } from './store/snapshotHolder.js';
 import { openFlagStore, type FlagStore } from './store/openFlagStore.js';
 import type { Logger } from './telemetry/logger.js';
+import { startLearning, type Learning, type LearningOverrides } from './learner/learning.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { storeMetricsFrom } from './telemetry/storeMetricsAdapter.js';
 
@@ -26,6 +27,8 @@ export interface Sidecar {
   readonly holder: SnapshotHolder;
   readonly store: FlagStore;
   readonly metrics: Metrics;
+  /** The learner (PROFLAG_LEARN=on), or null. */
+  readonly learning: Learning | null;
   /** Health NOT_SERVING, stop accepting, let streams finish (≤ graceMs), close the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -36,6 +39,8 @@ export interface SidecarOptions {
   readonly now?: () => number;
   /** Process metrics (event loop, memory); off in tests that run several sidecars. */
   readonly defaultMetrics?: boolean;
+  /** Learner option overrides (tests: a smaller baseline than production's). */
+  readonly learner?: LearningOverrides;
 }
 
 export async function startSidecar(config: Config, options: SidecarOptions): Promise<Sidecar> {
@@ -76,6 +81,16 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
 
   const store = await openFlagStore(config, { holder, compile, logger, metrics: storeMetricsFrom(metrics) });
 
+  const learning = config.learn
+    ? startLearning(config, {
+        logger,
+        metrics,
+        storeKind: store.kind,
+        ...(options.now ? { now: options.now } : {}),
+        ...(options.learner ? { overrides: options.learner } : {}),
+      })
+    : null;
+
   const processRequestHeaders = createRequestProcessor({
     snapshots: holder,
     extract,
@@ -86,6 +101,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     },
     metrics,
     logger,
+    sink: learning?.sink ?? null,
     ...(options.now ? { now: options.now } : {}),
   });
   const grpcServer = await startExtProcServer({
@@ -138,12 +154,13 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     holder,
     store,
     metrics,
+    learning,
     stop(graceMs = 5_000) {
       stopping ??= (async () => {
         clearInterval(servingTimer);
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
-        await Promise.allSettled([store.stop(), admin.close()]);
+        await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
         await graphBuilder.close();
         logger.info('proflag stopped');
       })();

@@ -29,6 +29,16 @@ export interface Config {
   readonly geoHeader: string | null;
   readonly xffTrustedHops: number;
   readonly learn: boolean;
+  /** Share of requests sampled for the learner, 0..1. */
+  readonly learnSampleRate: number;
+  /** Samples per second at most (the rest are dropped and counted). */
+  readonly learnMaxPerSecond: number;
+  /** Capacity of the bounded queue between the hot path and the learner. */
+  readonly learnQueueSize: number;
+  /** in-process: learn in the sidecar; publish: XADD samples to `<prefix>samples` for `npm run learner`. */
+  readonly learnMode: 'in-process' | 'publish';
+  /** Approximate MAXLEN of the samples stream. */
+  readonly learnStreamMaxLen: number;
   readonly resyncMs: number;
   readonly staleAfterMs: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -47,13 +57,9 @@ const headerName = z
   .regex(/^[a-z0-9-]{1,64}$/, 'a lower-case header name')
   .refine((n) => !n.startsWith('x-envoy-') && n !== 'host', 'x-envoy-* and host are Envoy-owned');
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:50051');
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT, e.g. 0.0.0.0:50051');
 
-const hostPortList = z
-  .string()
-  .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'HOST:PORT[,HOST:PORT...]');
+const hostPortList = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'HOST:PORT[,HOST:PORT...]');
 
 function parseHostPorts(list: string | undefined): { host: string; port: number }[] {
   if (!list) return [];
@@ -81,7 +87,10 @@ const envSchema = z.object({
     .optional(),
   PROFLAG_REDIS_CLUSTER_NODES: hostPortList.optional(),
   PROFLAG_REDIS_SENTINELS: hostPortList.optional(),
-  PROFLAG_REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  PROFLAG_REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional(),
   PROFLAG_STORE: z.enum(['auto', 'redis', 'file']).default('auto'),
   PROFLAG_PREFIX: z
     .string()
@@ -96,6 +105,11 @@ const envSchema = z.object({
   PROFLAG_GEO_HEADER: headerName.optional(),
   PROFLAG_XFF_TRUSTED_HOPS: int(0, 16).default(0),
   PROFLAG_LEARN: z.enum(['on', 'off']).default('on'),
+  PROFLAG_LEARN_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  PROFLAG_LEARN_MAX_PER_SECOND: int(0, 1_000_000).default(1_000),
+  PROFLAG_LEARN_QUEUE_SIZE: int(16, 1_000_000).default(4_096),
+  PROFLAG_LEARN_MODE: z.enum(['in-process', 'publish']).default('in-process'),
+  PROFLAG_LEARN_STREAM_MAXLEN: int(1_000, 100_000_000).default(100_000),
   PROFLAG_RESYNC_MS: int(100, 86_400_000).default(30_000),
   PROFLAG_STALE_AFTER_MS: int(1_000, 86_400_000).default(120_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -202,6 +216,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     geoHeader: e.PROFLAG_GEO_HEADER ?? null,
     xffTrustedHops: e.PROFLAG_XFF_TRUSTED_HOPS,
     learn: e.PROFLAG_LEARN === 'on',
+    learnSampleRate: e.PROFLAG_LEARN_SAMPLE_RATE,
+    learnMaxPerSecond: e.PROFLAG_LEARN_MAX_PER_SECOND,
+    learnQueueSize: e.PROFLAG_LEARN_QUEUE_SIZE,
+    learnMode: e.PROFLAG_LEARN_MODE,
+    learnStreamMaxLen: e.PROFLAG_LEARN_STREAM_MAXLEN,
     resyncMs: e.PROFLAG_RESYNC_MS,
     staleAfterMs: e.PROFLAG_STALE_AFTER_MS,
     logLevel: e.LOG_LEVEL,

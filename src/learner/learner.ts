@@ -22,17 +22,18 @@ import { sizeBin as sizeBinOf } from '../features/size.js';
 import { embedUserAgent } from '../features/userAgent.js';
 import { parseFlagValue, type FlagDefinition } from '../flags/schema.js';
 import { Clustering, type Cluster, type ClusterMember } from './core/clustering.js';
-import type { ProfileDetector, ProfileScore } from './core/detectorContract.js';
+import { createProfileDetector, type ProfileDetector, type ProfileScore } from './core/detector/profileDetector.js';
 import { hexPrefix32 } from './core/hashing.js';
-import { noveltySplit, TrafficHistory, type NoveltySplit } from './core/history.js';
+import { noveltySplit, TrafficHistory } from './core/history.js';
+import { checkNovelty, generalizeRange, type NoveltyCriteria } from './core/novelty.js';
 import {
   DEFAULT_PROPOSAL_POLICY,
-  explainProposal,
-  flagProfileOf,
   proposalIdOf,
   rangeOfCluster,
+  type DimensionCoverage,
   type ProposalPolicy,
 } from './core/proposal.js';
+import { proposalDocument } from './core/proposalDocument.js';
 import { LearnerRandom } from './core/random.js';
 import { fillEventKeys, newEventKeys, RangePredicate, type LearnedRange } from './core/range.js';
 import { UaFamilies, type UaFamiliesOptions } from './core/uaFamily.js';
@@ -44,11 +45,11 @@ export type LearnerInput = Pick<
 >;
 
 export interface LearnerOptions {
-  /** The anomaly detector (a new one per learner). */
-  readonly detector: ProfileDetector;
+  /** The anomaly detector (default: createProfileDetector({ seed }), core/detector/). */
+  readonly detector?: ProfileDetector;
   /** Privacy floor k: distinct clients (and events) per proposal and per published value. Default 50. */
   readonly minClients?: number;
-  /** Calibrated score at or above which an event is anomalous. Default 0.99. */
+  /** Calibrated score at or above which an event is anomalous (clustered). Default 0.9. */
   readonly anomalyThreshold?: number;
   /** Share of a pattern its range should hold. Default 0.97. */
   readonly targetCoverage?: number;
@@ -107,7 +108,6 @@ export interface LearnerStats {
 }
 
 const NONE: readonly ProposalEmission[] = Object.freeze([]);
-export const LEARNER_EVIDENCE_VERSION = 1;
 
 interface TrackedProposal {
   readonly createdMs: number;
@@ -121,6 +121,7 @@ export class Learner {
   private readonly clustering: Clustering;
   private readonly history: TrafficHistory;
   private readonly policy: ProposalPolicy;
+  private readonly criteria: NoveltyCriteria;
   private readonly keys = newEventKeys();
   private readonly o: Required<Omit<LearnerOptions, 'detector' | 'families' | 'policy' | 'seed'>>;
   private readonly proposals = new Map<string, TrackedProposal>();
@@ -139,7 +140,7 @@ export class Learner {
     this.minClients = k;
     this.o = {
       minClients: k,
-      anomalyThreshold: options.anomalyThreshold ?? 0.95,
+      anomalyThreshold: options.anomalyThreshold ?? 0.9,
       targetCoverage: options.targetCoverage ?? 0.97,
       maxClusters: options.maxClusters ?? 48,
       maxOutliers: options.maxOutliers ?? 128,
@@ -156,7 +157,7 @@ export class Learner {
       updateEvents: options.updateEvents ?? 5_000,
       maxProposals: options.maxProposals ?? 100,
     };
-    this.detector = options.detector;
+    this.detector = options.detector ?? createProfileDetector({ seed: options.seed ?? 1 });
     const rng = new LearnerRandom(options.seed ?? 1);
     const familyRadius = options.families?.radius ?? 0.2;
     this.families = new UaFamilies({ ...options.families, radius: familyRadius, embed: embedUserAgent });
@@ -171,6 +172,13 @@ export class Learner {
       rng,
     });
     this.history = new TrafficHistory(this.o.historyEvents);
+    this.criteria = {
+      minBefore: this.o.minBaselineEvents,
+      minHitsAfter: Math.ceil(k / 2),
+      minLift: this.o.minLift,
+      minZ: this.o.minZ,
+      maxBackgroundShare: this.o.maxBackgroundShare,
+    };
     this.policy = {
       ...DEFAULT_PROPOSAL_POLICY,
       ...options.policy,
@@ -315,7 +323,8 @@ export class Learner {
     } else if (c.failedChecks > 0) {
       // Back off: the first re-checks follow growth (a pattern filling in its values), later
       // ones wait exponentially longer (stationary clusters the detector keeps flagging).
-      const grown = c.failedChecks <= 3 && c.events - c.lastCheckEvents >= Math.max(5, Math.ceil(c.lastCheckEvents * 0.1));
+      const grown =
+        c.failedChecks <= 3 && c.events - c.lastCheckEvents >= Math.max(5, Math.ceil(c.lastCheckEvents * 0.1));
       const interval = this.o.recheckEvents * 2 ** Math.min(6, Math.max(0, c.failedChecks - 3));
       if (!grown && seq - c.lastCheckSeq < interval) return NONE;
     }
@@ -328,7 +337,8 @@ export class Learner {
         const first = this.lastReasons.keys().next().value;
         if (first !== undefined) this.lastReasons.delete(first);
       }
-      if (c.proposalId !== null) c.lastEmitSeq = seq; // keep the last good version; try later
+      if (c.proposalId !== null)
+        c.lastEmitSeq = seq; // keep the last good version; try later
       else c.failedChecks++;
       return NONE;
     }
@@ -338,23 +348,33 @@ export class Learner {
   private check(c: Cluster, seq: number, nowMs: number): ProposalEmission | string {
     const r = rangeOfCluster(c, this.families, this.policy);
     if (!r.ok) return r.reason;
-    const scan = this.history.scan(this.predicateOf(r.range));
-    const split: NoveltySplit | null = noveltySplit(scan.positions, scan.count, scan.length, {
-      minBefore: this.o.minBaselineEvents,
-      minHitsAfter: Math.ceil(this.minClients / 2),
-      minLift: this.o.minLift,
-    });
-    if (split === null) return 'no recent onset in the history (stationary, or too little baseline)';
-    if (split.z < this.o.minZ) return `increase not significant (z ${split.z.toFixed(1)})`;
-    if (split.restShare > this.o.maxBackgroundShare) {
-      return `range holds ${(split.restShare * 100).toFixed(1)}% of earlier traffic`;
-    }
-    const id = c.proposalId ?? proposalIdOf(r.range);
+    const novelty = checkNovelty(this.history, this.predicateOf(r.range), this.criteria);
+    if (!novelty.ok) return novelty.reason;
+    const general = generalizeRange(this.history, r.range, novelty, (range) => this.predicateOf(range), this.criteria);
+    const range = general.range;
+    const coverage = general.dropped.reduce((cov, dim) => cov / (r.dimensions[dim] ?? 1), r.coverage);
+    const dimensions: DimensionCoverage = { ...r.dimensions };
+    for (const dim of general.dropped) delete dimensions[dim];
+    const id = c.proposalId ?? proposalIdOf(range);
     if (this.retired.has(id)) return 'proposal retired';
     const tracked = this.proposals.get(id);
     const created = tracked === undefined;
-    const onsetMs = this.history.timeAt(split.onset);
-    const document = this.documentOf(id, c, r.range, r.coverage, r.dimensions, split, onsetMs, seq, nowMs, tracked?.createdMs ?? nowMs);
+    const topFamily = c.families.entries()[0];
+    const document = proposalDocument({
+      id,
+      cluster: c,
+      family: topFamily ? this.families.byId(topFamily.value) : undefined,
+      familyShare: topFamily && c.families.total > 0 ? topFamily.count / c.families.total : 0,
+      range,
+      coverage: Math.min(1, coverage),
+      dimensions,
+      split: general.split,
+      onsetMs: this.history.timeAt(novelty.split.onset),
+      minClients: this.minClients,
+      observedEvents: seq + 1,
+      nowMs,
+      createdMs: tracked?.createdMs ?? nowMs,
+    });
     const parsed = parseFlagValue(document);
     if (!parsed.ok) {
       this.invalid++;
@@ -373,71 +393,6 @@ export class Learner {
     c.failedChecks = 0;
     this.emitted++;
     this.lastReasons.delete(c.id);
-    return { id, document: parsed.flag, created, range: r.range };
-  }
-
-  private documentOf(
-    id: string,
-    c: Cluster,
-    range: LearnedRange,
-    coverage: number,
-    dimensions: object,
-    split: NoveltySplit,
-    onsetMs: number,
-    seq: number,
-    nowMs: number,
-    createdMs: number,
-  ): Record<string, unknown> {
-    const topFamily = c.families.entries()[0];
-    const family = topFamily ? this.families.byId(topFamily.value) : undefined;
-    const familyShare = topFamily && c.families.total > 0 ? topFamily.count / c.families.total : 0;
-    const clients = c.clients.count;
-    const score = c.meanScore;
-    const explain = explainProposal({
-      range,
-      shareOfTraffic: split.recentShare,
-      sinceMs: Number.isFinite(onsetMs) ? onsetMs : c.firstSeen,
-      clients,
-      score,
-      familyLabel: family?.reference?.label ?? null,
-      familyShare,
-    });
-    const { profile, threshold } = flagProfileOf(range);
-    const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
-    return {
-      name: `learned-${id}`,
-      description: explain,
-      enabled: false,
-      value: true,
-      priority: 0,
-      threshold,
-      profile,
-      actions: {},
-      evidence: {
-        version: LEARNER_EVIDENCE_VERSION,
-        id,
-        explain,
-        support: c.events,
-        anomalousEvents: c.anomalous,
-        clients,
-        clientFloor: this.minClients,
-        score: round(score, 3),
-        onset: new Date(Number.isFinite(onsetMs) ? onsetMs : c.firstSeen).toISOString(),
-        firstSeen: new Date(c.firstSeen).toISOString(),
-        lastSeen: new Date(c.lastSeen).toISOString(),
-        createdAt: new Date(createdMs).toISOString(),
-        updatedAt: new Date(nowMs).toISOString(),
-        shareOfTraffic: round(split.recentShare),
-        backgroundShare: round(split.restShare, 5),
-        lift: round(split.lift, 2),
-        z: round(split.z, 1),
-        coverage: round(coverage, 3),
-        dimensions,
-        uaFamily: family
-          ? { id: family.id, label: family.reference?.label ?? null, share: round(familyShare, 3) }
-          : null,
-        observedEvents: seq + 1,
-      },
-    };
+    return { id, document: parsed.flag, created, range };
   }
 }

@@ -89,11 +89,17 @@ export function createRedisProposalWriter(o: RedisProposalWriterOptions): Propos
       o.onOutcome?.(emission.created ? 'created' : 'updated', id);
       if (result > 0) o.onOutcome?.('evicted', id, result);
       if (emission.created) {
-        log.info({ proposal: id, name: emission.document.name, explain: emission.document.description }, 'proposal written');
+        log.info(
+          { proposal: id, name: emission.document.name, explain: emission.document.description },
+          'proposal written',
+        );
       }
     } catch (err) {
       o.onOutcome?.('failed', id);
-      log.warn({ code: 'PROFLAG_ERR_LEARNER_WRITE', proposal: id, err: (err as Error).message }, 'writing a proposal failed');
+      log.warn(
+        { code: 'PROFLAG_ERR_LEARNER', what: 'write proposal', proposal: id, err: (err as Error).message },
+        'writing a proposal failed',
+      );
     }
   };
 
@@ -130,7 +136,10 @@ export function createRedisProposalWriter(o: RedisProposalWriterOptions): Propos
 }
 
 /** Without Redis: proposals go to the log (info) with their explanation. */
-export function createLogProposalWriter(logger: Logger, onOutcome?: (outcome: ProposalOutcome, id: string) => void): ProposalWriter {
+export function createLogProposalWriter(
+  logger: Logger,
+  onOutcome?: (outcome: ProposalOutcome, id: string) => void,
+): ProposalWriter {
   const log = logger.child({ component: 'learner' });
   return {
     write(emission) {

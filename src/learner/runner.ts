@@ -19,7 +19,13 @@ import { SampleQueue } from './sampleQueue.js';
 
 export type LearnerMetrics = Pick<
   Metrics,
-  'learnerQueued' | 'learnerDropped' | 'learnerObserved' | 'learnerAnomalies' | 'learnerClusters' | 'learnerMemoryBytes' | 'learnerProposals'
+  | 'learnerQueued'
+  | 'learnerDropped'
+  | 'learnerObserved'
+  | 'learnerAnomalies'
+  | 'learnerClusters'
+  | 'learnerMemoryBytes'
+  | 'learnerProposals'
 >;
 
 /** What the drain hands batches to: the in-process learner, or the stream publisher. */
@@ -172,7 +178,9 @@ export function startLearnerRunner(o: LearnerRunnerOptions): LearnerRunner {
   timer.unref();
 
   const drained = (): Promise<void> =>
-    queue.length === 0 && inFlight === null && !scheduled ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve));
+    queue.length === 0 && inFlight === null && !scheduled
+      ? Promise.resolve()
+      : new Promise((resolve) => idleWaiters.push(resolve));
 
   return {
     sink,

@@ -60,8 +60,10 @@ export function encodeSample(p: LearnerInput, timeMs: number): string {
   ]);
 }
 
-const isStringOrNull = (x: unknown, max: number): x is string | null => x === null || (typeof x === 'string' && x.length <= max);
-const isCountOrNull = (x: unknown): x is number | null => x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
+const isStringOrNull = (x: unknown, max: number): x is string | null =>
+  x === null || (typeof x === 'string' && x.length <= max);
+const isCountOrNull = (x: unknown): x is number | null =>
+  x === null || (typeof x === 'number' && Number.isFinite(x) && x >= 0);
 
 /** A sample from its stream field; null when it is not a well-formed version-1 sample. */
 export function decodeSample(text: string): DecodedSample | null {

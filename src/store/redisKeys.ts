@@ -13,6 +13,8 @@ export interface RedisKeys {
   /** Capped stream of every change made through scripts/ffr. */
   readonly audit: string;
   readonly proposals: string;
+  /** Stream of learner samples in fleet mode (PROFLAG_LEARN_MODE=publish). */
+  readonly samples: string;
   readonly statusPrefix: string;
   readonly statusPattern: string;
   flag(name: string): string;
@@ -36,6 +38,7 @@ export function redisKeys(prefix: string): RedisKeys {
     changes: `${prefix}changes`,
     audit: `${prefix}audit`,
     proposals: `${prefix}proposals`,
+    samples: `${prefix}samples`,
     statusPrefix,
     statusPattern: `${escapeGlob(statusPrefix)}*`,
     flag: (name: string) => `${flagPrefix}${name}`,

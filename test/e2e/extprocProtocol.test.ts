@@ -13,20 +13,15 @@ import { createStreamHandler } from '../../src/extproc/stream.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.js';
 import { EnvoyEmulator, officialExtProcClient } from '../helpers/envoyEmulator.js';
+import { profileOf } from '../helpers/profiles.js';
 
 // A deliberately tiny extractor: this file tests the gRPC edge, not the features.
 function extract({ headers }: { headers: HeaderLookup }): RequestProfile {
-  return {
+  return profileOf({
     method: headers.get(':method') ?? '',
     endpoint: (headers.get(':path') ?? '/').split('?')[0]!,
-    payloadSize: null,
-    hour: 12,
-    country: null,
-    continent: null,
-    uaHash: null,
-    uaVector: null,
     clientKey: 'c',
-  };
+  });
 }
 
 const flag = parseFlagValue({

@@ -4,8 +4,9 @@
 // $PROFLAG_SHARED_DATA/kdd99_http.csv.xz or <repo>/../shared/data/kdd99_http.csv.xz and
 // decompressed by the system `xz -dc` (an optional pure-JS decoder, `xz-decompress`, is tried
 // when the xz binary is missing). Test and benchmark use only.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,10 +29,17 @@ export function kdd99Path(): string {
   return join(repoRoot, '..', 'shared', 'data', KDD99_FILE);
 }
 
-/** Why the data cannot be used here, or null when it can (for `it.skipIf` messages). */
+/** Why the data cannot be used here, or null when it can (for `describe.skipIf` messages). */
 export function kdd99Unavailable(): string | null {
   const file = kdd99Path();
-  return existsSync(file) ? null : `KDD99 HTTP data not found at ${file} (set PROFLAG_SHARED_DATA to its folder)`;
+  if (!existsSync(file)) return `KDD99 HTTP data not found at ${file} (set PROFLAG_SHARED_DATA to its folder)`;
+  if (spawnSync('xz', ['--version'], { stdio: 'ignore' }).error === undefined) return null;
+  try {
+    createRequire(import.meta.url).resolve('xz-decompress');
+    return null;
+  } catch {
+    return 'no xz decoder: install the xz binary (or the npm package xz-decompress)';
+  }
 }
 
 function xzDecompress(file: string): Promise<Buffer> {
@@ -42,22 +50,28 @@ function xzDecompress(file: string): Promise<Buffer> {
     child.stdout.on('data', (c: Buffer) => chunks.push(c));
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     child.once('error', fail);
-    child.once('close', (code) => (code === 0 ? ok(Buffer.concat(chunks)) : fail(new Error(`xz -dc exited ${code}: ${err.trim()}`))));
+    child.once('close', (code) =>
+      code === 0 ? ok(Buffer.concat(chunks)) : fail(new Error(`xz -dc exited ${code}: ${err.trim()}`)),
+    );
   });
 }
 
 async function jsDecompress(file: string): Promise<Buffer> {
-  // Optional dependency, resolved at run time only when the xz binary is missing.
+  // Optional dependency (MIT, WebAssembly, no native code), resolved at run time only when the
+  // xz binary is missing; not installed by default.
+  type XzCtor = new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
   const name = 'xz-decompress';
-  let mod: { XzReadableStream: new (s: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array> };
+  let Xz: XzCtor | undefined;
   try {
-    mod = (await import(name)) as typeof mod;
+    const mod = (await import(name)) as { XzReadableStream?: XzCtor; default?: { XzReadableStream?: XzCtor } };
+    Xz = mod.XzReadableStream ?? mod.default?.XzReadableStream;
   } catch {
-    throw new Error(`neither the xz binary nor the npm package ${name} is available to read ${file}`);
+    Xz = undefined;
   }
-  const bytes = readFileSync(file);
-  const source = new Blob([bytes]).stream() as ReadableStream<Uint8Array>;
-  return Buffer.from(await new Response(new mod.XzReadableStream(source)).arrayBuffer());
+  if (Xz === undefined)
+    throw new Error(`neither the xz binary nor the npm package ${name} is available to read ${file}`);
+  const source = new Blob([readFileSync(file)]).stream() as ReadableStream<Uint8Array>;
+  return Buffer.from(await new Response(new Xz(source)).arrayBuffer());
 }
 
 async function decompress(file: string): Promise<Buffer> {
@@ -69,16 +83,16 @@ async function decompress(file: string): Promise<Buffer> {
   }
 }
 
-const cache = new Map<number, Kdd99>();
+let full: Promise<Kdd99> | null = null;
 
-/** Parse the CSV (header, then `index,duration,src_bytes,dst_bytes,label`), at most `limit` records. */
-export function parseKdd99(text: string, limit = Infinity): Kdd99 {
+/** Parse the CSV (header, then `index,duration,src_bytes,dst_bytes,label`). */
+export function parseKdd99(text: string): Kdd99 {
   const lines = text.split('\n');
-  const max = Math.min(limit, Math.max(0, lines.length - 1));
+  const max = Math.max(0, lines.length - 1);
   const x = new Float64Array(max * 3);
   const labels = new Uint8Array(max);
   let n = 0;
-  for (let i = 1; i < lines.length && n < max; i++) {
+  for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.length === 0) continue;
     const f = line.split(',');
@@ -89,14 +103,17 @@ export function parseKdd99(text: string, limit = Infinity): Kdd99 {
     labels[n] = Number(f[4]) === 1 ? 1 : 0;
     n++;
   }
-  return { n, x: n * 3 === x.length ? x : x.slice(0, n * 3), labels: n === labels.length ? labels : labels.slice(0, n) };
+  return { n, x: x.subarray(0, n * 3), labels: labels.subarray(0, n) };
 }
 
-/** Load (and cache per limit) the first `limit` records in stream order. */
-export async function loadKdd99(limit = Infinity): Promise<Kdd99> {
-  const hit = cache.get(limit);
-  if (hit) return hit;
-  const data = parseKdd99((await decompress(kdd99Path())).toString('latin1'), limit);
-  cache.set(limit, data);
-  return data;
+/**
+ * Records [start, start + count) in stream order (views into one parsed copy, cached for the
+ * process). Throws when the file is missing: check `kdd99Unavailable()` first.
+ */
+export async function loadKdd99(options: { start?: number; count?: number } = {}): Promise<Kdd99> {
+  full ??= decompress(kdd99Path()).then((b) => parseKdd99(b.toString('latin1')));
+  const all = await full;
+  const start = Math.min(all.n, Math.max(0, options.start ?? 0));
+  const end = Math.min(all.n, start + (options.count ?? all.n));
+  return { n: end - start, x: all.x.subarray(start * 3, end * 3), labels: all.labels.subarray(start, end) };
 }

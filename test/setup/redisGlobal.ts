@@ -2,7 +2,8 @@
 // on 127.0.0.1:6379 (and no Docker engine gives testcontainers one), start a throwaway
 // redis-server on a free port for this run and point REDIS_URL at it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from '../helpers/redisServer.js';
 
 function answers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -16,17 +17,6 @@ function answers(host: string, port: number): Promise<boolean> {
     socket.once('connect', () => {
       socket.write('PING\r\n');
       socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
     });
   });
 }

@@ -28,7 +28,8 @@ export class TrafficHistory {
   private hits: Int32Array;
 
   constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 16) throw new RangeError(`capacity must be an integer ≥ 16, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 16)
+      throw new RangeError(`capacity must be an integer ≥ 16, got ${capacity}`);
     this.capacity = capacity;
     this.methodH = new Uint32Array(capacity);
     this.endpointH = new Uint32Array(capacity);
@@ -86,7 +87,8 @@ export class TrafficHistory {
     let count = 0;
     for (let p = 0; p < length; p++) {
       const i = (start + p) % this.capacity;
-      if (!range.testRow(this.methodH[i]!, this.endpointH[i]!, this.country[i]!, this.size[i]!, this.hour[i]!)) continue;
+      if (!range.testRow(this.methodH[i]!, this.endpointH[i]!, this.country[i]!, this.size[i]!, this.hour[i]!))
+        continue;
       if (!range.testUserAgent(this.uaH[i]!, this.family[i]!, null)) continue;
       if (count === this.hits.length) {
         const grown = new Int32Array(this.hits.length * 2);
@@ -147,7 +149,12 @@ export interface NoveltySplit {
  * never seen before still needs enough hits after to be significant. Null when no split meets
  * the options.
  */
-export function noveltySplit(positions: Int32Array, count: number, length: number, o: NoveltyOptions): NoveltySplit | null {
+export function noveltySplit(
+  positions: Int32Array,
+  count: number,
+  length: number,
+  o: NoveltyOptions,
+): NoveltySplit | null {
   let best: NoveltySplit | null = null;
   for (let j = 0; j < count; j++) {
     const pos = positions[j]!;

@@ -51,7 +51,12 @@ export interface ProposalPolicy {
   readonly minSpanForHoursMs: number;
   /** Radius of the user-agent families (maxDistance is twice it). */
   readonly familyRadius: number;
-  readonly maxValues: { readonly method: number; readonly endpoint: number; readonly country: number; readonly userAgent: number };
+  readonly maxValues: {
+    readonly method: number;
+    readonly endpoint: number;
+    readonly country: number;
+    readonly userAgent: number;
+  };
 }
 
 export const DEFAULT_PROPOSAL_POLICY: ProposalPolicy = Object.freeze({
@@ -75,7 +80,12 @@ export interface DimensionCoverage {
 }
 
 export type RangeResult =
-  | { readonly ok: true; readonly range: LearnedRange; readonly coverage: number; readonly dimensions: DimensionCoverage }
+  | {
+      readonly ok: true;
+      readonly range: LearnedRange;
+      readonly coverage: number;
+      readonly dimensions: DimensionCoverage;
+    }
   | { readonly ok: false; readonly reason: string };
 
 /** Values by support until `coverage`, each with ≥ k events and ≥ k clients. */
@@ -119,18 +129,21 @@ export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPoli
   const dims: DimensionCoverage = {};
   let coverage = 1;
 
-  const categorical = (top: TopValues, max: number, accept: (v: string) => boolean): string[] | null => {
+  const categorical = (
+    top: TopValues,
+    max: number,
+    accept: (v: string) => boolean,
+    dim: 'method' | 'endpoint' | 'geo',
+  ): string[] | null => {
     const { values, covered } = pickValues(top, perDim, k, max, accept);
     if (values.length === 0 || covered < p.minDimensionCoverage) return null;
     coverage *= Math.min(1, covered);
+    dims[dim] = Math.min(1, covered);
     return values.sort();
   };
-  const methods = categorical(c.methods, p.maxValues.method, (v) => METHOD_OK.test(v));
-  if (methods) dims.method = c.methods.total === 0 ? 0 : sharesOf(c.methods, methods);
-  const endpoints = categorical(c.endpoints, p.maxValues.endpoint, ENDPOINT_OK);
-  if (endpoints) dims.endpoint = sharesOf(c.endpoints, endpoints);
-  const countries = categorical(c.countries, p.maxValues.country, (v) => COUNTRY_OK.test(v));
-  if (countries) dims.geo = sharesOf(c.countries, countries);
+  const methods = categorical(c.methods, p.maxValues.method, (v) => METHOD_OK.test(v), 'method');
+  const endpoints = categorical(c.endpoints, p.maxValues.endpoint, ENDPOINT_OK, 'endpoint');
+  const countries = categorical(c.countries, p.maxValues.country, (v) => COUNTRY_OK.test(v), 'geo');
 
   // User agent: a reference family and/or hashes with enough clients.
   let userAgent: RangeUserAgent | null = null;
@@ -138,7 +151,9 @@ export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPoli
     const top = c.families.entries()[0];
     const family = top ? families.byId(top.value) : undefined;
     const familyShare = top && c.families.total > 0 ? top.count / c.families.total : 0;
-    const { values: hashes, covered: hashCovered } = pickValues(c.uaHashes, perDim, k, p.maxValues.userAgent, (v) => HASH_OK.test(v));
+    const { values: hashes, covered: hashCovered } = pickValues(c.uaHashes, perDim, k, p.maxValues.userAgent, (v) =>
+      HASH_OK.test(v),
+    );
     const reference = family?.reference ?? null;
     const refCovered = reference !== null && familyShare >= p.minDimensionCoverage ? familyShare : 0;
     const covered = Math.max(refCovered, hashCovered >= p.minDimensionCoverage ? hashCovered : 0);
@@ -178,16 +193,11 @@ export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPoli
 
   const range: LearnedRange = { methods, endpoints, countries, userAgent, size, hours };
   if (rangeDimensions(range) < 2) return { ok: false, reason: 'fewer than two coherent dimensions' };
-  if (!endpoints && !countries && !userAgent) return { ok: false, reason: 'no endpoint, country or user-agent dimension' };
-  if (coverage < p.minRangeCoverage) return { ok: false, reason: `range holds only ${(coverage * 100).toFixed(0)}% of the cluster` };
+  if (!endpoints && !countries && !userAgent)
+    return { ok: false, reason: 'no endpoint, country or user-agent dimension' };
+  if (coverage < p.minRangeCoverage)
+    return { ok: false, reason: `range holds only ${(coverage * 100).toFixed(0)}% of the cluster` };
   return { ok: true, range, coverage, dimensions: dims };
-}
-
-function sharesOf(top: TopValues, values: readonly string[]): number {
-  if (top.total === 0) return 0;
-  let sum = 0;
-  for (const v of values) sum += top.countOf(v);
-  return sum / top.total;
 }
 
 /** Deterministic id of a pattern: the categorical part of its range. */
@@ -268,14 +278,18 @@ export function explainProposal(f: ExplainFacts): string {
   const r = f.range;
   const parts: string[] = [`${percent(f.shareOfTraffic)} of traffic since ${clock(f.sinceMs)}`, `${f.clients} clients`];
   if (r.userAgent?.reference) parts.push(`UA family like ${r.userAgent.reference.label}`);
-  else if (r.userAgent) parts.push(`${r.userAgent.hashes.length} user agent${r.userAgent.hashes.length === 1 ? '' : 's'} (by hash)`);
+  else if (r.userAgent)
+    parts.push(`${r.userAgent.hashes.length} user agent${r.userAgent.hashes.length === 1 ? '' : 's'} (by hash)`);
   else if (f.familyLabel !== null && f.familyShare >= 0.5) parts.push(`mostly UA family like ${f.familyLabel}`);
   else parts.push('varied user agents');
   if (r.countries) parts.push(`${r.countries.length === 1 ? 'country' : 'countries'} ${listOf(r.countries, 5)}`);
   const methods = r.methods ? r.methods.join('/') : 'any method';
   parts.push(r.endpoints ? `${methods} ${listOf(r.endpoints)}` : `${methods}, any endpoint`);
   if (r.size) parts.push(`size ${formatBytes(r.size.min)}–${formatBytes(r.size.max)}`);
-  if (r.hours) parts.push(`hours ${String(r.hours.start).padStart(2, '0')}:00–${String((r.hours.end + 1) % 24).padStart(2, '0')}:00`);
+  if (r.hours)
+    parts.push(
+      `hours ${String(r.hours.start).padStart(2, '0')}:00–${String((r.hours.end + 1) % 24).padStart(2, '0')}:00`,
+    );
   parts.push(`anomaly ${f.score.toFixed(2)}`);
   return parts.join(', ');
 }

@@ -73,17 +73,25 @@ export class SizeSketch {
   }
 }
 
+/** The largest power of ten ≤ bytes (log10 is off by one ulp near powers of ten). */
+function decadeOf(bytes: number): number {
+  let decade = 10 ** Math.floor(Math.log10(bytes));
+  if (decade > bytes) decade /= 10;
+  else if (decade * 10 <= bytes) decade *= 10;
+  return decade;
+}
+
 /** The coarse 1-2-5 grid that published size bounds are snapped to (bytes). */
 export function snapDown(bytes: number): number {
   if (!(bytes > 0)) return 0;
-  const decade = 10 ** Math.floor(Math.log10(bytes));
+  const decade = decadeOf(bytes);
   for (const step of [5, 2, 1]) if (step * decade <= bytes) return step * decade;
   return decade;
 }
 
 export function snapUp(bytes: number): number {
   if (!(bytes > 0)) return 0;
-  const decade = 10 ** Math.floor(Math.log10(bytes));
+  const decade = decadeOf(bytes);
   for (const step of [1, 2, 5, 10]) if (step * decade >= bytes) return step * decade;
   return 10 * decade;
 }

@@ -31,7 +31,8 @@ export class TopValues {
     capacity: number,
     private readonly clientFloor: number,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
     this.counts = new Float64Array(capacity);
     this.errors = new Float64Array(capacity);

@@ -38,7 +38,8 @@ export class CountMinSketch {
     const width = options.width ?? 16_384;
     const depth = options.depth ?? 4;
     if (!(width >= 1 && width <= 2 ** 28)) throw new RangeError(`width must be in 1..2^28, got ${width}`);
-    if (!Number.isInteger(depth) || depth < 1 || depth > 16) throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
+    if (!Number.isInteger(depth) || depth < 1 || depth > 16)
+      throw new RangeError(`depth must be an integer in 1..16, got ${depth}`);
     this.width = 2 ** Math.ceil(Math.log2(width));
     this.depth = depth;
     this.mask = this.width - 1;

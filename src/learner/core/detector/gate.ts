@@ -10,11 +10,17 @@ export interface ScoreCalibratorOptions {
   /** Scores kept (default 2,048). */
   readonly capacity?: number;
   /**
-   * Mean age, in admitted scores, of the sample once full (default 50,000): every score enters
+   * Mean age, in offered scores, of the sample once full (default 50,000): every score enters
    * with probability capacity / horizon and replaces a uniformly random kept one, so the sample
    * is exponentially biased towards recent traffic but unbiased across score values.
    */
   readonly horizon?: number;
+  /**
+   * Beyond the largest kept score, the tail share keeps falling by a factor e per `tailScale`
+   * raw units (default 1) instead of stopping at 1 − 0.5/n, so that the most extreme events stay
+   * ordered among themselves (the top of a finite sample would otherwise tie them).
+   */
+  readonly tailScale?: number;
   readonly seed?: number;
 }
 
@@ -28,19 +34,22 @@ export class ScoreCalibrator {
   readonly memoryBytes: number;
   private readonly sorted: Float64Array;
   private size = 0;
-  private offered = 0;
   private readonly rng: SeededRandom;
+  private readonly tailScale: number;
 
   constructor(options: ScoreCalibratorOptions = {}) {
     const capacity = options.capacity ?? 2_048;
     const horizon = options.horizon ?? 50_000;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     if (!(horizon >= capacity)) throw new RangeError(`horizon must be ≥ capacity, got ${horizon}`);
     this.capacity = capacity;
     this.horizon = horizon;
     this.sorted = new Float64Array(capacity);
     this.memoryBytes = this.sorted.byteLength;
     this.rng = new SeededRandom(options.seed ?? 7);
+    this.tailScale = options.tailScale ?? 1;
+    if (!(this.tailScale > 0)) throw new RangeError(`tailScale must be > 0, got ${this.tailScale}`);
   }
 
   /** Scores currently kept. */
@@ -51,7 +60,6 @@ export class ScoreCalibrator {
   /** Offer a raw score to the sample (call for every scored event, gated or not). */
   admit(raw: number): void {
     if (!Number.isFinite(raw)) return;
-    this.offered++;
     if (this.size < this.capacity) {
       this.insert(raw);
       return;
@@ -62,14 +70,31 @@ export class ScoreCalibrator {
     this.insert(raw);
   }
 
-  /** Share of the sample below raw (ties count one half), in [0,1]; 0 when empty. */
+  /**
+   * Share of the sample below raw (ties count one half), in [0,1); beyond the largest kept score
+   * 1 − (0.5/n)·e^(−(raw − max)/tailScale). 0 when empty. Non-decreasing in raw.
+   */
   calibrate(raw: number): number {
     const n = this.size;
     if (n === 0) return 0;
+    const max = this.sorted[n - 1]!;
+    if (raw > max) return 1 - (0.5 / n) * Math.exp(-(raw - max) / this.tailScale);
     const below = this.lowerBound(raw);
     let upper = below;
     while (upper < n && this.sorted[upper] === raw) upper++;
     return (below + (upper - below) / 2) / n;
+  }
+
+  /**
+   * −ln(1 − calibrate(raw)): the evidence, in nats, that raw is rarer than recent traffic
+   * (ln 100 ≈ 4.6 at the 99th percentile). Unbounded and exact beyond the sample's maximum.
+   */
+  evidence(raw: number): number {
+    const n = this.size;
+    if (n === 0) return 0;
+    const max = this.sorted[n - 1]!;
+    if (raw > max) return Math.log(2 * n) + (raw - max) / this.tailScale;
+    return -Math.log(1 - this.calibrate(raw));
   }
 
   /** The q-quantile (0..1) of the sample, NaN when empty. */
@@ -81,7 +106,6 @@ export class ScoreCalibrator {
 
   clear(): void {
     this.size = 0;
-    this.offered = 0;
   }
 
   private lowerBound(v: number): number {
@@ -130,8 +154,10 @@ export class LearningGate {
     this.quantile = options.quantile ?? 0.99;
     this.passShare = options.passShare ?? 0.02;
     this.minSample = options.minSample ?? 256;
-    if (!(this.quantile > 0 && this.quantile <= 1)) throw new RangeError(`gate quantile must be in (0,1], got ${this.quantile}`);
-    if (!(this.passShare >= 0 && this.passShare <= 1)) throw new RangeError(`passShare must be in [0,1], got ${this.passShare}`);
+    if (!(this.quantile > 0 && this.quantile <= 1))
+      throw new RangeError(`gate quantile must be in (0,1], got ${this.quantile}`);
+    if (!(this.passShare >= 0 && this.passShare <= 1))
+      throw new RangeError(`passShare must be in [0,1], got ${this.passShare}`);
     this.rng = new SeededRandom(options.seed ?? 11);
   }
 

@@ -1,0 +1,124 @@
+// Wiring of the learner into the sidecar, from the validated configuration (sidecar.ts calls
+// startLearning when PROFLAG_LEARN=on). Two modes:
+//   in-process: sink → queue → Learner → proposals written to Redis (or logged with the file
+//               store);
+//   publish:    sink → queue → XADD to `<prefix>samples`; `npm run learner` (src/learnerMain.ts)
+//               consumes the stream for the whole fleet.
+// The learner's own Redis connection never queues commands while disconnected (a proposal or
+// a batch of samples fails fast and is counted), so a Redis outage cannot build memory up here.
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Config } from '../config/config.js';
+import type { ProfileSink } from '../extproc/requestProcessor.js';
+import { redisKeys } from '../store/redisKeys.js';
+import type { Logger } from '../telemetry/logger.js';
+import { streamPublisher } from './fleet.js';
+import { Learner, type LearnerOptions } from './learner.js';
+import { createLogProposalWriter, createRedisProposalWriter, type ProposalWriter } from './proposalStore.js';
+import {
+  inProcessHandler,
+  startLearnerRunner,
+  type LearnerMetrics,
+  type LearnerRunner,
+  type SampleHandler,
+} from './runner.js';
+
+/** Test and benchmark overrides of the learner's options (the defaults are the product's). */
+export type LearningOverrides = Partial<LearnerOptions>;
+
+export interface LearningDeps {
+  readonly logger: Logger;
+  readonly metrics: LearnerMetrics;
+  /** Which flag store serves the sidecar: proposals need Redis. */
+  readonly storeKind: 'redis' | 'file';
+  /** Clock of the samples (the request path's clock). */
+  readonly now?: () => number;
+  readonly overrides?: LearningOverrides;
+}
+
+export interface Learning {
+  readonly sink: ProfileSink;
+  readonly runner: LearnerRunner;
+  readonly mode: 'in-process' | 'publish';
+  /** The in-process learner (null in publish mode). */
+  readonly learner: Learner | null;
+  stop(): Promise<void>;
+}
+
+/** A Redis connection for the learner, with the same topology choice as the flag store. */
+export function learnerRedis(config: Config, name: string): Redis | Cluster {
+  const common: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    retryStrategy: (attempt: number) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
+    connectionName: name,
+  };
+  if (config.redisClusterNodes.length > 0) {
+    return new Cluster([...config.redisClusterNodes], { enableOfflineQueue: false, redisOptions: common });
+  }
+  if (config.redisSentinels.length > 0) {
+    return new Redis({ ...common, sentinels: [...config.redisSentinels], name: config.redisSentinelName ?? undefined });
+  }
+  return new Redis(config.redisUrl, common);
+}
+
+export function startLearning(config: Config, deps: LearningDeps): Learning {
+  const log = deps.logger.child({ component: 'learner' });
+  let mode = config.learnMode;
+  if (mode === 'publish' && deps.storeKind !== 'redis') {
+    log.warn('PROFLAG_LEARN_MODE=publish needs Redis; the file store is in use, so learning stays in-process');
+    mode = 'in-process';
+  }
+  const redis = deps.storeKind === 'redis' ? learnerRedis(config, `proflag:learner:${process.pid}`) : null;
+  redis?.on('error', () => {}); // failures are counted where commands fail
+  const keys = redisKeys(config.prefix);
+
+  let handler: SampleHandler;
+  let learner: Learner | null = null;
+  if (mode === 'publish' && redis) {
+    handler = streamPublisher({
+      redis,
+      streamKey: keys.samples,
+      maxLen: config.learnStreamMaxLen,
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
+  } else {
+    learner = new Learner({ ...deps.overrides });
+    const onOutcome = (outcome: string, _id: string, count = 1) =>
+      deps.metrics.learnerProposals.labels(outcome).inc(count);
+    const l = learner;
+    const writer: ProposalWriter = redis
+      ? createRedisProposalWriter({
+          redis,
+          keys,
+          logger: deps.logger,
+          onOutcome,
+          onRetired: (id) => l.retire(id),
+        })
+      : createLogProposalWriter(deps.logger, onOutcome);
+    handler = inProcessHandler({ learner, writer, metrics: deps.metrics });
+  }
+  const runner = startLearnerRunner({
+    sampleRate: config.learnSampleRate,
+    maxPerSecond: config.learnMaxPerSecond,
+    queueSize: config.learnQueueSize,
+    handler,
+    metrics: deps.metrics,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  log.info(
+    { mode, sampleRate: config.learnSampleRate, maxPerSecond: config.learnMaxPerSecond, queue: config.learnQueueSize },
+    'learner started',
+  );
+  return {
+    sink: runner.sink,
+    runner,
+    mode,
+    learner,
+    async stop() {
+      await runner.stop(2_000);
+      redis?.disconnect();
+    },
+  };
+}

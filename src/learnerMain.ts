@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// `npm run learner`: the fleet learner. Sidecars run with PROFLAG_LEARN_MODE=publish and XADD
+// their samples to `<prefix>samples`; this process reads them in the consumer group
+// `proflag-learners` (XREADGROUP), runs the same Learner as the in-process mode, and writes
+// proposals to `<prefix>proposal:<id>` / `<prefix>proposals`. Several of these processes may
+// share the group (each learns from its share of the samples). Same configuration variables as
+// the sidecar (REDIS_URL, PROFLAG_PREFIX, PROFLAG_REDIS_CLUSTER_NODES, LOG_LEVEL, ...).
+import { hostname } from 'node:os';
+import { ConfigError, loadConfig, unknownVariables } from './config/config.js';
+import { LEARNER_GROUP, startStreamConsumer } from './learner/fleet.js';
+import { Learner } from './learner/learner.js';
+import { learnerRedis } from './learner/learning.js';
+import { createRedisProposalWriter } from './learner/proposalStore.js';
+import { redisKeys } from './store/redisKeys.js';
+import { createLogger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`proflag learner: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  for (const hint of unknownVariables(process.env)) logger.warn(hint);
+  const metrics = createMetrics({ defaultMetrics: false });
+  const keys = redisKeys(config.prefix);
+  const consumerName = `${hostname()}-${process.pid}`;
+  const commands = learnerRedis(config, `proflag:learner:${consumerName}`);
+  const blocking = learnerRedis(config, `proflag:learner:${consumerName}:read`);
+  commands.on('error', () => {});
+  blocking.on('error', () => {});
+  // Commands fail fast while disconnected (no offline queue): wait for the first connection.
+  const ready = (r: typeof commands) =>
+    r.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => r.once('ready', () => resolve()));
+  await Promise.all([ready(commands), ready(blocking)]);
+
+  const learner = new Learner({});
+  const writer = createRedisProposalWriter({
+    redis: commands,
+    keys,
+    logger,
+    onOutcome: (outcome, _id, count = 1) => metrics.learnerProposals.labels(outcome).inc(count),
+    onRetired: (id) => learner.retire(id),
+  });
+  const consumer = startStreamConsumer({
+    redis: blocking,
+    streamKey: keys.samples,
+    group: LEARNER_GROUP,
+    consumer: consumerName,
+    learner,
+    writer,
+    logger,
+    metrics,
+  });
+  logger.info(
+    { component: 'learner', stream: keys.samples, group: LEARNER_GROUP, consumer: consumerName },
+    'fleet learner started',
+  );
+  const statsTimer = setInterval(() => logger.info({ ...learner.stats, ...consumer.stats }, 'learner stats'), 30_000);
+  statsTimer.unref();
+
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    logger.info({ signal }, 'shutting down');
+    clearInterval(statsTimer);
+    consumer.stop().then(
+      () => {
+        commands.disconnect();
+        blocking.disconnect();
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`proflag learner: uncaught exception: ${err.stack ?? err.message}\n`);
+  process.exit(70);
+});
+
+main().catch((err: Error) => {
+  process.stderr.write(`proflag learner: failed to start: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});

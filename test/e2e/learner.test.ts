@@ -1,0 +1,169 @@
+// The learner end to end: planted traffic through the Envoy emulator into a sidecar (in-process
+// learner, flags and proposals in a real Redis) produces a proposal; `scripts/ffr approve`
+// turns it into an enabled flag; a route action is added with `ffr get | jq | ffr put -` (a
+// proposal never routes by itself: the learner does not know the upstream clusters); the
+// sidecar then routes the pattern's requests and leaves the rest alone.
+import { spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATTERNS } from '../../bench/scenarios/catalog.js';
+import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
+import { startSidecar, type Sidecar } from '../../src/sidecar.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { e2eEnv, flagsOf } from './routingTable.js';
+
+const FFR = new URL('../../scripts/ffr', import.meta.url).pathname;
+
+function ffr(r: TestRedis, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(FFR, args, {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        REDIS_URL: r.url,
+        PROFLAG_PREFIX: r.prefix,
+        PROFLAG_ACTOR: 'e2e',
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+function emulated(r: RawRequest): EmulatedRequest {
+  const headers: Record<string, string> = {};
+  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
+  if (r.country !== null) headers['x-country'] = r.country;
+  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
+  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
+}
+
+async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+describe('learned proposal → approval → routing', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let sidecar: Sidecar;
+  let envoy: EnvoyEmulator;
+  let now = Date.UTC(2026, 10, 24, 12, 0);
+  // 3,000 background requests, then a Go-http-client family from BR logging in at 5 %.
+  const spec: ScenarioSpec = {
+    name: 'e2e',
+    seed: 3,
+    requests: 4_500,
+    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
+  };
+  const planted: RawRequest[] = [];
+  const background: RawRequest[] = [];
+
+  beforeAll(async () => {
+    redis = await testRedis();
+    client = new Redis(redis.url);
+    await client.set(`${redis.prefix}version`, '1');
+    const config = loadConfig(
+      e2eEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_LEARN: 'on',
+        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
+        PROFLAG_LEARN_QUEUE_SIZE: '100000',
+      }),
+    );
+    sidecar = await startSidecar(config, {
+      logger: createLogger('error'),
+      now: () => now,
+      defaultMetrics: false,
+      // A shorter baseline than production (detector window 1,000 instead of 10,000), so that
+      // a few thousand requests through the emulator are enough.
+      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
+    });
+    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
+  });
+
+  afterAll(async () => {
+    envoy?.close();
+    await sidecar?.stop(1_000);
+    client?.disconnect();
+    await redis?.cleanup();
+  });
+
+  it('proposes the planted pattern from traffic through Envoy, approves it with ffr, and routes it', async () => {
+    const batch: RawRequest[] = [];
+    const send = async () => {
+      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
+      for (const o of out) expect(o.error).toBeNull();
+      batch.length = 0;
+    };
+    for (const e of generateScenario(spec)) {
+      (e.label ? planted : background).push(e.request);
+      if (batch.length === 0) now = e.timeMs;
+      batch.push(e.request);
+      if (batch.length === 32) await send();
+    }
+    await send();
+    await sidecar.learning!.runner.drained();
+    expect(sidecar.learning!.runner.stats).toMatchObject({ queued: spec.requests, droppedFull: 0, droppedRate: 0 });
+
+    const ids = await until('a proposal', async () => {
+      const ids = await client.zrange(`${redis.prefix}proposals`, 0, -1);
+      return ids.length > 0 && ids;
+    });
+    expect(ids).toHaveLength(1);
+    const proposal = JSON.parse((await client.get(`${redis.prefix}proposal:${ids[0]}`))!);
+    expect(proposal).toMatchObject({
+      enabled: false,
+      profile: { geo: { in: ['BR'] }, endpoint: { in: ['/api/login'] } },
+    });
+    expect(proposal.evidence.clients).toBeGreaterThanOrEqual(50);
+    expect(proposal.description).toMatch(/UA family like Go-http-client, country BR, POST \/api\/login/);
+
+    // Before approval nothing routes or tags the pattern.
+    const before = await envoy.request(emulated(planted[0]!));
+    expect(before.cluster).toBe('backend_stable');
+    expect(flagsOf(before.upstreamHeaders)).toEqual([]);
+
+    const approved = await ffr(redis, ['approve', ids[0]!, 'go-login-bots', '--enable']);
+    expect(approved.stderr).toBe('');
+    expect(approved.stdout).toMatch(/approved .* as flag go-login-bots, enabled/);
+    expect(await client.zcard(`${redis.prefix}proposals`)).toBe(0);
+    const got = await ffr(redis, ['get', 'go-login-bots', '--raw']);
+    const flag = JSON.parse(got.stdout);
+    flag.actions = { ...flag.actions, route: { cluster: 'backend_quarantine' } };
+    const put = await ffr(redis, ['put', '-'], JSON.stringify(flag));
+    expect(put.code, put.stderr).toBe(0);
+
+    await until('the routed flag in the snapshot', async () =>
+      sidecar.holder.current.flags.some((f) => f.name === 'go-login-bots' && f.actions.route !== null),
+    );
+    // Every planted request routes, the background does not.
+    let routed = 0;
+    for (const r of planted) {
+      const out = await envoy.request(emulated(r));
+      if (out.cluster === 'backend_quarantine') routed++;
+      expect(flagsOf(out.upstreamHeaders)).toContain('go-login-bots=true');
+    }
+    expect(routed).toBe(planted.length);
+    let misrouted = 0;
+    for (const r of background.slice(0, 600))
+      if ((await envoy.request(emulated(r))).cluster !== 'backend_stable') misrouted++;
+    expect(misrouted).toBe(0);
+  });
+});
