@@ -6,7 +6,11 @@
 // Two timings per case, both repeated per round and quoted as the median of the rounds:
 //   - batches of BATCH requests timed with process.hrtime.bigint → the mean per request;
 //   - every request timed on its own → the p50 and p99 (timer overhead ~50 ns included).
-// Stage timings and a pruning prototype (bench/prototypes/candidateIndex.ts) explain the total.
+// Stage timings explain the total. Before any timing, decide() (candidate pruning, lazy
+// per-slot UA distances) is checked against scoring every flag with every slot's distance on
+// warm and cold requests: the bench reports how many decisions differ (it must be 0). A
+// prototype (bench/prototypes/lazyHeaders.ts) shows what decoding only the headers that are
+// read would save below the matcher.
 import { RequestHeaders } from '../src/extproc/headerMap.js';
 import type { ProcessingRequest } from '../src/extproc/protocol.js';
 import { toCommonResponse } from '../src/extproc/requestProcessor.js';
@@ -16,8 +20,9 @@ import { normalizeEndpoint } from '../src/features/endpoint.js';
 import { createProfileExtractor } from '../src/features/extract.js';
 import { parseIp } from '../src/features/ip.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
-import type { RequestProfile } from '../src/features/profile.js';
-import { decide, type Decision } from '../src/matcher/match.js';
+import type { HeaderLookup, RequestProfile } from '../src/features/profile.js';
+import { decide, evaluateFlag, scoreFlag, type Decision, type FlagMatch } from '../src/matcher/match.js';
+import type { Snapshot } from '../src/matcher/snapshot.js';
 import { planMutation } from '../src/routing/mutationPlan.js';
 import {
   buildProcessor,
@@ -31,9 +36,7 @@ import {
   type Fixtures,
 } from './lib/fixtures.js';
 import { createRng, median, nowNs, percentiles, Samples, warmUp } from './lib/stats.js';
-import { embedUserAgent } from '../src/features/userAgent.js';
-import { createPrunedDecider, decisionKey, slotExemplarsOf } from './prototypes/candidateIndex.js';
-import { createFastExtractor, LazyHeaders } from './prototypes/fastFeatures.js';
+import { LazyHeaders } from './prototypes/lazyHeaders.js';
 
 const BATCH = 200;
 const WARM_POOL = 512;
@@ -69,9 +72,12 @@ export interface DecisionResult {
     headerMapUs: number;
     extractWarmUs: number;
     extractColdUs: number;
+    /** The UA index's all-slots answer (what explain asks; what every request paid before). */
     uaQueryWarmUs: number;
     uaQueryColdUs: number;
+    /** decide(): candidates from the bitsets, UA distances for their slots only. */
     decideUs: number;
+    decideColdUs: number;
     planAndResponseUs: number;
     /** Parts of the extractor and processor, to say where the floor comes from. */
     hmacSha256Us: number;
@@ -80,32 +86,90 @@ export interface DecisionResult {
     lruGetUs: number;
     metricsUs: number;
   };
-  prototype: {
+  /** What decide() scores, and the check that pruning and lazy UA distances change nothing. */
+  pruning: {
     candidatesPerRequest: number;
-    /** Bitset pruning, with the snapshot's UA index. */
-    prunedDecideUs: number;
-    decideSpeedup: number;
-    disagreements: number;
-    /** Bitset pruning plus exact UA distances for the candidates' slots only. */
-    prunedExactUaDecideWarmUs: number;
-    prunedExactUaDecideColdUs: number;
-    exactUaDisagreements: number;
+    /** UA slots whose distance a cold request computes (flags that could still match). */
+    uaSlotsPerColdRequest: number;
+    /** One slot's exact distance (100 exemplars), cold. */
+    uaSlotColdUs: number;
     comparedDecisions: number;
-    pipelineWarmP50Us: number;
-    pipelineWarmP99Us: number;
-    pipelineColdP50Us: number;
-    pipelineColdP99Us: number;
-    /** Prototype B (bench/prototypes/fastFeatures.ts): lazy headers, UA cache by raw string. */
+    /** decide() against every flag scored with every slot's distance: must be 0. */
+    disagreements: number;
+  };
+  /** Prototype (bench/prototypes/lazyHeaders.ts): the pipeline on lazily decoded headers. */
+  prototype: {
     lazyHeadersUs: number;
-    fastExtractWarmUs: number;
-    fastPipelineWarmP50Us: number;
-    fastPipelineWarmP99Us: number;
-    fastPipelineColdP50Us: number;
-    fastPipelineColdP99Us: number;
-    /** Requests whose profile or decision differs from the real extractor's and decide()'s. */
-    fastDisagreements: number;
+    /** Headers → profile → decide → plan → CommonResponse, with RequestHeaders (today) ... */
+    pipelineWarmP50Us: number;
+    pipelineColdP50Us: number;
+    /** ... and with LazyHeaders. */
+    lazyPipelineWarmP50Us: number;
+    lazyPipelineWarmP99Us: number;
+    lazyPipelineColdP50Us: number;
+    lazyPipelineColdP99Us: number;
+    /** Requests whose profile or decision differs between the two: must be 0. */
+    disagreements: number;
   };
 }
+
+/** A comparable fingerprint of a decision (order, scores, variants, route and header changes). */
+export function decisionKey(d: Decision): string {
+  const parts = d.matches.map((m) => `${m.flag.name}=${m.value}@${m.score}`);
+  parts.push(`route:${d.route?.cluster ?? ''}`);
+  for (const [k, v] of d.setHeaders) parts.push(`set:${k}=${v}`);
+  for (const k of d.removeHeaders) parts.push(`rm:${k}`);
+  return parts.join('|');
+}
+
+/** The decision by scoring every flag with every slot's distance: what decide() must equal. */
+function decideByFullScan(snapshot: Snapshot, profile: RequestProfile, headers: HeaderLookup): Decision {
+  const distances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
+  const matches: FlagMatch[] = [];
+  for (const flag of snapshot.flags) {
+    const m = evaluateFlag(flag, profile, headers, distances);
+    if (m) matches.push(m);
+  }
+  matches.sort(
+    (a, b) =>
+      b.flag.priority - a.flag.priority ||
+      b.score - a.score ||
+      (a.flag.name < b.flag.name ? -1 : a.flag.name > b.flag.name ? 1 : 0),
+  );
+  let route: Decision['route'] = null;
+  const setHeaders = new Map<string, string>();
+  const removed = new Set<string>();
+  for (const m of matches) {
+    if (route === null && m.actions.route !== null) route = { cluster: m.actions.route, flag: m.flag.name };
+    for (const [name, value] of m.actions.setHeaders) {
+      if (!setHeaders.has(name) && !removed.has(name)) setHeaders.set(name, value);
+    }
+    for (const name of m.actions.removeHeaders) if (!setHeaders.has(name)) removed.add(name);
+  }
+  return { matches, route, setHeaders, removeHeaders: [...removed] };
+}
+
+/** Candidates decide() scores for a profile (the bits set in the selection). */
+function candidateCount(snapshot: Snapshot, profile: RequestProfile): number {
+  let n = 0;
+  for (const word of snapshot.prefilter!.select(profile).candidates) for (let w = word; w !== 0; w &= w - 1) n++;
+  return n;
+}
+
+/** UA slots decide() asks distances for: candidates with a UA range that could still match. */
+function uaSlotsAsked(snapshot: Snapshot, profile: RequestProfile): number[] {
+  const selected = snapshot.prefilter!.select(profile).candidates;
+  const out: number[] = [];
+  for (const f of snapshot.flags) {
+    if (!f.userAgent || !((selected[f.index >>> 5]! >>> (f.index & 31)) & 1)) continue;
+    // The score with a perfect UA match, as decide() checks it before asking.
+    if (scoreFlag(f, profile, perfect(snapshot)) >= f.threshold) out.push(f.userAgent.slot);
+  }
+  return out;
+}
+
+/** Distance 0 for every slot. */
+const perfect = (snapshot: Snapshot) => new Float64Array(snapshot.uaIndex?.slots ?? 0);
 
 type Job = (i: number) => unknown;
 
@@ -186,21 +250,11 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   const warmDecisions: Decision[] = warmProfiles.map((p, i) => decide(snapshot, p, warmHeaders[i]!));
   const matchesPerRequest = warmDecisions.reduce((s, d) => s + d.matches.length, 0) / warmDecisions.length;
 
-  // The prototypes must decide exactly as decide() does: compare on warm and cold requests.
-  // `pruned` keeps the snapshot's UA index; `prunedExact` computes UA distances only for the
-  // candidate flags' slots, exactly (the index is approximate, so it may differ where HNSW
-  // misses a neighbour: those are counted apart).
-  const pruned = createPrunedDecider(snapshot);
-  const definitions = new Map(fx.flags.map((f) => [f.name, f]));
-  const prunedExact = createPrunedDecider(
-    snapshot,
-    slotExemplarsOf(snapshot, (name) => definitions.get(name)?.profile.userAgent?.similarTo ?? [], embedUserAgent),
-  );
+  // decide() must give exactly the full scan's decisions: compare on warm and cold requests.
   let disagreements = 0;
-  let exactUaDisagreements = 0;
   let compared = 0;
   const checkProfiles = [...warmProfiles];
-  const checkHeaders = [...warmHeaders];
+  const checkHeaders: HeaderLookup[] = [...warmHeaders];
   for (const m of coldMessages(opts.quick ? 500 : 3_000)) {
     const h = new RequestHeaders(m.request_headers!.headers!.headers);
     checkHeaders.push(h);
@@ -208,29 +262,20 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   }
   for (let i = 0; i < checkProfiles.length; i++) {
     compared++;
-    const expected = decisionKey(decide(snapshot, checkProfiles[i]!, checkHeaders[i]!));
-    if (decisionKey(pruned.decide(checkProfiles[i]!, checkHeaders[i]!)) !== expected) disagreements++;
-    if (decisionKey(prunedExact.decide(checkProfiles[i]!, checkHeaders[i]!)) !== expected) exactUaDisagreements++;
+    const expected = decisionKey(decideByFullScan(snapshot, checkProfiles[i]!, checkHeaders[i]!));
+    if (decisionKey(decide(snapshot, checkProfiles[i]!, checkHeaders[i]!)) !== expected) disagreements++;
   }
-  const prototypeExtract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo: fx.geo, hourBinWidth: 4 });
-  const pipeline = (m: ProcessingRequest) => {
-    const headers = new RequestHeaders(m.request_headers!.headers!.headers);
-    const profile = prototypeExtract({ headers, sourceAddress: null, nowMs: Date.now() });
-    const d = prunedExact.decide(profile, headers);
-    const plan = planMutation(
-      d,
-      { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) },
-      ROUTING,
-    );
-    return toCommonResponse(plan);
-  };
+  const candidatesPerRequest = warmProfiles.reduce((n, p) => n + candidateCount(snapshot, p), 0) / warmProfiles.length;
+  const coldChecked = checkProfiles.slice(warmProfiles.length);
+  const uaSlotsPerColdRequest =
+    coldChecked.reduce((n, p) => n + uaSlotsAsked(snapshot, p).length, 0) / Math.max(1, coldChecked.length);
 
-  // Prototype B: the same, on lazily decoded headers and the raw-string UA cache.
-  const fastExtract = createFastExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', hourBinWidth: 4, geo: fx.geo });
-  const fastPipeline = (m: ProcessingRequest) => {
-    const headers = new LazyHeaders(m.request_headers!.headers!.headers);
-    const profile = fastExtract(headers, null, Date.now());
-    const d = prunedExact.decide(profile, headers);
+  // The prototype: the same pipeline on RequestHeaders (today) and on LazyHeaders.
+  const pipelineExtract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo: fx.geo, hourBinWidth: 4 });
+  const pipelineOf = (headersOf: (m: ProcessingRequest) => RequestHeaders | LazyHeaders) => (m: ProcessingRequest) => {
+    const headers = headersOf(m);
+    const profile = pipelineExtract({ headers, sourceAddress: null, nowMs: Date.now() });
+    const d = decide(snapshot, profile, headers);
     const plan = planMutation(
       d,
       { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) },
@@ -238,26 +283,28 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
     );
     return toCommonResponse(plan);
   };
-  // Same profiles (every field, the embedding by value) and the same decisions as the real code.
-  let fastDisagreements = 0;
+  const pipeline = pipelineOf((m) => new RequestHeaders(m.request_headers!.headers!.headers));
+  const lazyPipeline = pipelineOf((m) => new LazyHeaders(m.request_headers!.headers!.headers));
+  // Same profiles (every field, the embedding by value) and the same decisions either way.
+  let lazyDisagreements = 0;
   const profileKey = (p: RequestProfile) =>
-    JSON.stringify({ ...p, uaVector: p.uaVector ? Array.from(p.uaVector) : null, clientKey: p.clientKey });
+    JSON.stringify({ ...p, uaVector: p.uaVector ? Array.from(p.uaVector) : null });
   for (const m of [...warmMessages, ...coldMessages(opts.quick ? 300 : 1_000)]) {
     const real = new RequestHeaders(m.request_headers!.headers!.headers);
     const lazy = new LazyHeaders(m.request_headers!.headers!.headers);
     const nowMs = Date.now();
     const a = extract({ headers: real, sourceAddress: null, nowMs });
-    const b = fastExtract(lazy, null, nowMs);
+    const b = extract({ headers: lazy, sourceAddress: null, nowMs });
     if (
       profileKey(a) !== profileKey(b) ||
-      decisionKey(decide(snapshot, a, real)) !== decisionKey(prunedExact.decide(b, lazy))
+      decisionKey(decide(snapshot, a, real)) !== decisionKey(decide(snapshot, b, lazy))
     ) {
-      fastDisagreements++;
+      lazyDisagreements++;
     }
   }
 
   warmUp(() => warmJob(Math.floor(Math.random() * WARM_POOL)), opts.quick ? 200 : 1_000, 2_000);
-  warmUp(() => fastPipeline(warmMessages[Math.floor(Math.random() * WARM_POOL)]!), opts.quick ? 100 : 300, 2_000);
+  warmUp(() => lazyPipeline(warmMessages[Math.floor(Math.random() * WARM_POOL)]!), opts.quick ? 100 : 300, 2_000);
   warmUp(() => pipeline(warmMessages[Math.floor(Math.random() * WARM_POOL)]!), opts.quick ? 100 : 300, 2_000);
 
   const acc = {
@@ -274,26 +321,21 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
     uaWarm: [] as number[],
     uaCold: [] as number[],
     decide: [] as number[],
+    decideCold: [] as number[],
+    uaSlotCold: [] as number[],
     plan: [] as number[],
     hmac: [] as number[],
     geo: [] as number[],
     normalize: [] as number[],
     lru: [] as number[],
     metrics: [] as number[],
-    pruned: [] as number[],
-    prunedExact: [] as number[],
-    prunedExactCold: [] as number[],
-    candidates: [] as number[],
-    fastExtract: [] as number[],
     lazyHeaders: [] as number[],
-    fastWarmP50: [] as number[],
-    fastWarmP99: [] as number[],
-    fastColdP50: [] as number[],
-    fastColdP99: [] as number[],
     pipeWarmP50: [] as number[],
-    pipeWarmP99: [] as number[],
     pipeColdP50: [] as number[],
-    pipeColdP99: [] as number[],
+    lazyWarmP50: [] as number[],
+    lazyWarmP99: [] as number[],
+    lazyColdP50: [] as number[],
+    lazyColdP99: [] as number[],
   };
   const ms = (full: number) => Math.max(40, full * scale);
 
@@ -308,6 +350,7 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   warmAgents.forEach((ua, i) => lru.set(ua, i));
   const metrics = createMetrics({ defaultMetrics: false });
   const matchCounter = metrics.decisions.labels('match');
+  let serialHash = 0;
 
   for (let round = 0; round < opts.rounds; round++) {
     // Warm: prime the caches with one pass, then time.
@@ -365,6 +408,12 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
         ),
       ),
     );
+    // Cold profiles for the UA and decide timings: hashes nobody has asked the index for.
+    const fresh = coldMessages(Math.min(coldCount, 5_000)).map((m) => {
+      const headers = new RequestHeaders(m.request_headers!.headers!.headers);
+      const profile = pipelineExtract({ headers, sourceAddress: null, nowMs: Date.now() });
+      return { headers, profile: { ...profile, uaHash: `${profile.uaHash}:bench${++serialHash}` } };
+    });
     const index = snapshot.uaIndex;
     if (index) {
       acc.uaWarm.push(
@@ -375,19 +424,21 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
           ),
         ),
       );
-      // Cold: fresh vectors with hashes nobody has asked for (the index caches by hash).
-      const fresh = coldMessages(Math.min(coldCount, 5_000)).map((m) =>
-        prototypeExtract({
-          headers: new RequestHeaders(m.request_headers!.headers!.headers),
-          sourceAddress: null,
-          nowMs: Date.now(),
-        }),
-      );
       acc.uaCold.push(
         median(
           timeBatches(
-            (i) => index.nearestDistances(fresh[i]!.uaVector, `${fresh[i]!.uaHash}:bench`),
+            (i) => index.nearestDistances(fresh[i]!.profile.uaVector, `${fresh[i]!.profile.uaHash}:all`),
             ms(150),
+            fresh.length,
+          ),
+        ),
+      );
+      // One slot's exact distance: every request's vector against one in-reach family at a time.
+      acc.uaSlotCold.push(
+        median(
+          timeBatches(
+            (i) => index.query(fresh[i]!.profile.uaVector, null).distance(i % index.slots),
+            ms(100),
             fresh.length,
           ),
         ),
@@ -395,6 +446,9 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
     }
     acc.decide.push(
       median(timeBatches((i) => decide(snapshot, warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(300))),
+    );
+    acc.decideCold.push(
+      median(timeBatches((i) => decide(snapshot, fresh[i]!.profile, fresh[i]!.headers), ms(200), fresh.length)),
     );
     acc.plan.push(
       median(
@@ -428,47 +482,7 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       ),
     );
 
-    // Prototype: pruned decide alone, and the whole pipeline with it.
-    pruned.stats.candidates = 0;
-    pruned.stats.requests = 0;
-    acc.pruned.push(
-      median(timeBatches((i) => pruned.decide(warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(200))),
-    );
-    acc.candidates.push(pruned.stats.candidates / Math.max(1, pruned.stats.requests));
-    acc.prunedExact.push(
-      median(
-        timeBatches((i) => prunedExact.decide(warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(200)),
-      ),
-    );
-    const coldProfiles = coldMessages(Math.min(coldCount, 5_000)).map((m) => {
-      const headers = new RequestHeaders(m.request_headers!.headers!.headers);
-      return { headers, profile: prototypeExtract({ headers, sourceAddress: null, nowMs: Date.now() }) };
-    });
-    acc.prunedExactCold.push(
-      median(
-        timeBatches(
-          (i) => prunedExact.decide(coldProfiles[i]!.profile, coldProfiles[i]!.headers),
-          ms(200),
-          coldProfiles.length,
-        ),
-      ),
-    );
-    for (let i = 0; i < WARM_POOL; i++) pipeline(warmMessages[i]!);
-    const [pw50, pw99] = percentiles(
-      timeEach((i) => pipeline(warmMessages[i % WARM_POOL]!), ms(300)),
-      [50, 99],
-    );
-    acc.pipeWarmP50.push(pw50!);
-    acc.pipeWarmP99.push(pw99!);
-    const protoPool = coldMessages(coldCount);
-    const [pc50, pc99] = percentiles(
-      timeEach((i) => pipeline(protoPool[i]!), ms(300), protoPool.length),
-      [50, 99],
-    );
-    acc.pipeColdP50.push(pc50!);
-    acc.pipeColdP99.push(pc99!);
-
-    // Prototype B.
+    // Prototype: the pipeline on RequestHeaders and on LazyHeaders.
     acc.lazyHeaders.push(
       median(
         timeBatches((i) => {
@@ -477,46 +491,44 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
         }, ms(100)),
       ),
     );
-    acc.fastExtract.push(
-      median(
-        timeBatches(
-          (i) =>
-            fastExtract(
-              new LazyHeaders(warmMessages[i % WARM_POOL]!.request_headers!.headers!.headers),
-              null,
-              Date.now(),
-            ),
-          ms(150),
-        ),
-      ),
+    for (let i = 0; i < WARM_POOL; i++) pipeline(warmMessages[i]!);
+    acc.pipeWarmP50.push(
+      percentiles(
+        timeEach((i) => pipeline(warmMessages[i % WARM_POOL]!), ms(200)),
+        [50],
+      )[0]!,
     );
-    for (let i = 0; i < WARM_POOL; i++) fastPipeline(warmMessages[i]!);
-    const [fw50, fw99] = percentiles(
-      timeEach((i) => fastPipeline(warmMessages[i % WARM_POOL]!), ms(300)),
+    const protoPool = coldMessages(coldCount);
+    acc.pipeColdP50.push(
+      percentiles(
+        timeEach((i) => pipeline(protoPool[i]!), ms(200), protoPool.length),
+        [50],
+      )[0]!,
+    );
+    for (let i = 0; i < WARM_POOL; i++) lazyPipeline(warmMessages[i]!);
+    const [lw50, lw99] = percentiles(
+      timeEach((i) => lazyPipeline(warmMessages[i % WARM_POOL]!), ms(300)),
       [50, 99],
     );
-    acc.fastWarmP50.push(fw50!);
-    acc.fastWarmP99.push(fw99!);
-    const fastPool = coldMessages(coldCount);
-    const [fc50, fc99] = percentiles(
-      timeEach((i) => fastPipeline(fastPool[i]!), ms(300), fastPool.length),
+    acc.lazyWarmP50.push(lw50!);
+    acc.lazyWarmP99.push(lw99!);
+    const lazyPool = coldMessages(coldCount);
+    const [lc50, lc99] = percentiles(
+      timeEach((i) => lazyPipeline(lazyPool[i]!), ms(300), lazyPool.length),
       [50, 99],
     );
-    acc.fastColdP50.push(fc50!);
-    acc.fastColdP99.push(fc99!);
+    acc.lazyColdP50.push(lc50!);
+    acc.lazyColdP99.push(lc99!);
 
     log(
       `  round ${round + 1}/${opts.rounds}: warm p50 ${(wp50! / 1000).toFixed(1)} µs, cold p50 ${(cp50! / 1000).toFixed(1)} µs, ` +
-        `prototype pipelines warm p50 ${(pw50! / 1000).toFixed(1)} / ${(fw50! / 1000).toFixed(1)} µs, ` +
-        `cold p50 ${(pc50! / 1000).toFixed(1)} / ${(fc50! / 1000).toFixed(1)} µs`,
+        `lazy-headers pipeline warm p50 ${(lw50! / 1000).toFixed(1)} µs, cold p50 ${(lc50! / 1000).toFixed(1)} µs`,
     );
   }
 
   const warm = latency(acc.warmBatch, acc.warmP50, acc.warmP99);
   const cold = latency(acc.coldBatch, acc.coldP50, acc.coldP99);
   const emptyUs = usMedian(acc.empty);
-  const decideUs = usMedian(acc.decide);
-  const prunedUs = usMedian(acc.pruned);
   return {
     flags: snapshot.flags.length,
     uaExemplars: fx.exemplarCount,
@@ -532,7 +544,8 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       extractColdUs: usMedian(acc.extractCold),
       uaQueryWarmUs: acc.uaWarm.length ? usMedian(acc.uaWarm) : 0,
       uaQueryColdUs: acc.uaCold.length ? usMedian(acc.uaCold) : 0,
-      decideUs,
+      decideUs: usMedian(acc.decide),
+      decideColdUs: usMedian(acc.decideCold),
       planAndResponseUs: usMedian(acc.plan),
       hmacSha256Us: usMedian(acc.hmac),
       geoLookupUs: usMedian(acc.geo),
@@ -540,26 +553,22 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       lruGetUs: usMedian(acc.lru),
       metricsUs: usMedian(acc.metrics),
     },
-    prototype: {
-      candidatesPerRequest: median(acc.candidates),
-      prunedDecideUs: prunedUs,
-      decideSpeedup: decideUs / prunedUs,
-      disagreements,
-      prunedExactUaDecideWarmUs: usMedian(acc.prunedExact),
-      prunedExactUaDecideColdUs: usMedian(acc.prunedExactCold),
-      exactUaDisagreements,
+    pruning: {
+      candidatesPerRequest,
+      uaSlotsPerColdRequest,
+      uaSlotColdUs: acc.uaSlotCold.length ? usMedian(acc.uaSlotCold) : 0,
       comparedDecisions: compared,
-      pipelineWarmP50Us: usMedian(acc.pipeWarmP50),
-      pipelineWarmP99Us: usMedian(acc.pipeWarmP99),
-      pipelineColdP50Us: usMedian(acc.pipeColdP50),
-      pipelineColdP99Us: usMedian(acc.pipeColdP99),
+      disagreements,
+    },
+    prototype: {
       lazyHeadersUs: usMedian(acc.lazyHeaders),
-      fastExtractWarmUs: usMedian(acc.fastExtract),
-      fastPipelineWarmP50Us: usMedian(acc.fastWarmP50),
-      fastPipelineWarmP99Us: usMedian(acc.fastWarmP99),
-      fastPipelineColdP50Us: usMedian(acc.fastColdP50),
-      fastPipelineColdP99Us: usMedian(acc.fastColdP99),
-      fastDisagreements,
+      pipelineWarmP50Us: usMedian(acc.pipeWarmP50),
+      pipelineColdP50Us: usMedian(acc.pipeColdP50),
+      lazyPipelineWarmP50Us: usMedian(acc.lazyWarmP50),
+      lazyPipelineWarmP99Us: usMedian(acc.lazyWarmP99),
+      lazyPipelineColdP50Us: usMedian(acc.lazyColdP50),
+      lazyPipelineColdP99Us: usMedian(acc.lazyColdP99),
+      disagreements: lazyDisagreements,
     },
   };
 }

@@ -85,39 +85,37 @@ function printDecision(d: DecisionResult): void {
       ['RequestHeaders from the header list', us(s.headerMapUs)],
       ['extract profile (warm UA)', us(s.extractWarmUs)],
       ['extract profile (cold UA)', us(s.extractColdUs)],
-      ['  of which: one HMAC-SHA256 (UA hash; the client key is another)', us(s.hmacSha256Us)],
+      ['  one HMAC-SHA256 (a cold UA needs two: UA hash, client key)', us(s.hmacSha256Us)],
       ['  of which: geo lookup / endpoint normalization', `${us(s.geoLookupUs)} / ${us(s.normalizeEndpointUs)}`],
-      ['  for comparison: LRU get by UA string', us(s.lruGetUs)],
-      ['UA index query, cached / cold', `${us(s.uaQueryWarmUs)} / ${us(s.uaQueryColdUs)}`],
-      ['decide() (warm)', us(s.decideUs)],
+      ['  for comparison: lru-cache get by UA string', us(s.lruGetUs)],
+      ['decide() (warm / cold)', `${us(s.decideUs)} / ${us(s.decideColdUs)}`],
       ['plan + CommonResponse', us(s.planAndResponseUs)],
       ['metrics (3 updates)', us(s.metricsUs)],
       ['snapshot compile (1,000 flags + UA index)', fmt(d.compileMs, ' ms')],
     ],
   );
-  const p = d.prototype;
+  const r = d.pruning;
   table(
-    '   prototypes (bench/prototypes/): A = bitset candidate pruning + exact UA distances for candidate slots only; B = A + lazy headers + UA cache by raw string',
+    '   decide(): candidates by bitsets, exact UA distances only for the candidates that need one',
     ['figure', 'value'],
     [
-      ['candidates scored per request (of 1,000)', fmt(p.candidatesPerRequest, '')],
-      [
-        'pruned decide, snapshot UA index (warm)',
-        `${us(p.prunedDecideUs)}  (${fmt(p.decideSpeedup, '×')} faster than decide())`,
-      ],
-      [
-        'pruned decide, exact UA for candidate slots (warm / cold)',
-        `${us(p.prunedExactUaDecideWarmUs)} / ${us(p.prunedExactUaDecideColdUs)}`,
-      ],
-      ['A: whole pipeline, warm p50 / p99', `${us(p.pipelineWarmP50Us)} / ${us(p.pipelineWarmP99Us)}`],
-      ['A: whole pipeline, cold p50 / p99', `${us(p.pipelineColdP50Us)} / ${us(p.pipelineColdP99Us)}`],
-      ['B: lazy headers (2 gets) / extract (warm UA)', `${us(p.lazyHeadersUs)} / ${us(p.fastExtractWarmUs)}`],
-      ['B: whole pipeline, warm p50 / p99', `${us(p.fastPipelineWarmP50Us)} / ${us(p.fastPipelineWarmP99Us)}`],
-      ['B: whole pipeline, cold p50 / p99', `${us(p.fastPipelineColdP50Us)} / ${us(p.fastPipelineColdP99Us)}`],
-      [
-        'decisions differing from the real code (bitset / exact UA / B)',
-        `${p.disagreements} / ${p.exactUaDisagreements} of ${p.comparedDecisions}, ${p.fastDisagreements}`,
-      ],
+      ['candidates scored per request (of 1,000)', fmt(r.candidatesPerRequest, '')],
+      ['UA slots computed per cold request (of 100)', fmt(r.uaSlotsPerColdRequest, '')],
+      ['one slot, cold (100 exemplars)', us(r.uaSlotColdUs)],
+      ['all 100 slots at once, cached / cold (explain)', `${us(s.uaQueryWarmUs)} / ${us(s.uaQueryColdUs)}`],
+      ['decisions differing from scoring every flag', `${r.disagreements} of ${r.comparedDecisions}`],
+    ],
+  );
+  const p = d.prototype;
+  table(
+    '   prototype (bench/prototypes/lazyHeaders.ts): headers decoded only when read; pipeline = headers → profile → decide → plan → CommonResponse',
+    ['figure', 'value'],
+    [
+      ['lazy headers (2 gets)', us(p.lazyHeadersUs)],
+      ['pipeline p50 with RequestHeaders, warm / cold', `${us(p.pipelineWarmP50Us)} / ${us(p.pipelineColdP50Us)}`],
+      ['pipeline with LazyHeaders, warm p50 / p99', `${us(p.lazyPipelineWarmP50Us)} / ${us(p.lazyPipelineWarmP99Us)}`],
+      ['pipeline with LazyHeaders, cold p50 / p99', `${us(p.lazyPipelineColdP50Us)} / ${us(p.lazyPipelineColdP99Us)}`],
+      ['requests whose profile or decision differs', String(p.disagreements)],
     ],
   );
   bar('decision.warm.p50', 'decision p50, warm', d.warm.p50Us, '<=', 10, 'µs');
@@ -330,7 +328,16 @@ async function main(): Promise<void> {
     });
   }
   if (ONLY.has('learner')) {
-    results.learner = await runModule('7. Learner scenarios', 'learner.bench.ts', 'runLearnerBench', () => {});
+    // The learner bench prints its own per-scenario tables; its bars join the summary here.
+    const learner = await runModule('7. Learner scenarios', 'learner.bench.ts', 'runLearnerBench', () => {});
+    const learnerBars =
+      (learner as { bars?: { name: string; value: number; bar: string; pass: boolean }[] }).bars ?? [];
+    for (const b of learnerBars) {
+      const m = /^([≤≥])?\s*([\d.]+)/.exec(b.bar);
+      const op = m?.[1] === '≥' ? '>=' : '<=';
+      bar(`learner.${b.name}`, `learner ${b.name}`, b.value, op, Number(m?.[2] ?? 0), '');
+    }
+    results.learner = learner;
   }
 
   meta.loadAverageAtEnd = os.loadavg()[0]!;

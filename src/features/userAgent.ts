@@ -34,7 +34,6 @@
 // Android builds 0.08-0.10, to Samsung Internet 0.22, to desktop Chrome 0.41, to iPhone Safari
 // 0.60, to Firefox 0.73-0.83, to curl 0.94.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 
 export const UA_EMBED_DIMS = 64;
 /** Characters of the user agent that the embedding looks at. Real UAs are ~100-300 long. */
@@ -264,6 +263,71 @@ export function cosineDistance(a: Float32Array, b: Float32Array): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A bounded cache of recently used entries
+
+/**
+ * A bounded map that keeps what was used recently, at the cost of a native Map lookup
+ * (lru-cache's bookkeeping costs several times that, which matters at a few µs per request).
+ * Entries live in two generations: new ones go to the young map; when it holds half the
+ * entries (or half the bytes) allowed, it becomes the old map and the previous old map is
+ * dropped. A hit in the old map moves the entry back to the young one. So at most maxEntries
+ * entries and about maxBytes bytes are held, and an entry used at least once per
+ * maxEntries / 2 insertions is never evicted: an approximate LRU.
+ */
+export class RecentCache<K, V> {
+  private young = new Map<K, V>();
+  private old = new Map<K, V>();
+  private youngBytes = 0;
+  private readonly half: number;
+  private readonly halfBytes: number;
+
+  constructor(
+    maxEntries: number,
+    maxBytes = Infinity,
+    private readonly sizeOf: ((key: K, value: V) => number) | null = null,
+  ) {
+    this.half = Math.max(1, Math.floor(maxEntries / 2));
+    this.halfBytes = maxBytes / 2;
+  }
+
+  get(key: K): V | undefined {
+    const hit = this.young.get(key);
+    if (hit !== undefined) return hit;
+    const aged = this.old.get(key);
+    if (aged !== undefined) {
+      this.old.delete(key);
+      this.set(key, aged);
+    }
+    return aged;
+  }
+
+  set(key: K, value: V): void {
+    if (this.young.has(key)) {
+      this.young.set(key, value);
+      return;
+    }
+    this.old.delete(key);
+    this.young.set(key, value);
+    if (this.sizeOf !== null) this.youngBytes += this.sizeOf(key, value);
+    if (this.young.size >= this.half || this.youngBytes >= this.halfBytes) {
+      this.old = this.young;
+      this.young = new Map();
+      this.youngBytes = 0;
+    }
+  }
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+
+  clear(): void {
+    this.young.clear();
+    this.old.clear();
+    this.youngBytes = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Per-user-agent cache
 
 export interface UaFeatures {
@@ -275,8 +339,10 @@ export interface UaFeatures {
 
 export interface UaFeatureCacheOptions {
   readonly key: Buffer | string;
-  /** Entries kept (least recently used first out); default 10,000. */
+  /** Entries kept (the least recently used go first, roughly: see RecentCache); default 10,000. */
   readonly maxEntries?: number;
+  /** Bytes of cached user-agent strings and embeddings, at most; default 8 MiB. */
+  readonly maxBytes?: number;
   readonly embed?: UaEmbedder;
 }
 
@@ -288,6 +354,12 @@ export interface UaFeatureCache {
 }
 
 export const DEFAULT_UA_CACHE_SIZE = 10_000;
+export const DEFAULT_UA_CACHE_BYTES = 8 * 1024 * 1024;
+/**
+ * User agents up to this long are cached by their own text (a hit costs one map lookup);
+ * longer ones by their keyed hash (a hit costs the HMAC). Real user agents are 100-300 long.
+ */
+export const UA_CACHE_RAW_MAX_CHARS = 1024;
 
 /**
  * True when the string has a character other than spaces and controls within the part that
@@ -299,9 +371,16 @@ function hasContent(ua: string): boolean {
   return false;
 }
 
+/** Bytes an entry holds: the key's characters (two bytes each, at worst) and the embedding. */
+const ENTRY_OVERHEAD_BYTES = 160 + UA_EMBED_DIMS * 4;
+
 /**
- * Hash every user agent (the keyed hash is the cache key, so the raw string is never kept),
- * embed it only on a cache miss. The cache holds hash → embedding.
+ * Hash and embed a user agent once, then serve it from a bounded cache of recent ones. A user
+ * agent of usual length is looked up by its own text, so a repeated one costs no HMAC; the
+ * text lives only in this process's memory, like the request headers it came from, and is
+ * never logged, stored or sent anywhere: what leaves the extractor is the keyed hash. A very
+ * long user agent (more than UA_CACHE_RAW_MAX_CHARS) is looked up by its keyed hash instead,
+ * so the cache never holds a large string. Both caches are bounded in entries and bytes.
  */
 export function createUaFeatureCache(opts: UaFeatureCacheOptions): UaFeatureCache {
   const hasher = createUaHasher(opts.key);
@@ -310,19 +389,33 @@ export function createUaFeatureCache(opts: UaFeatureCacheOptions): UaFeatureCach
     opts.maxEntries !== undefined && Number.isInteger(opts.maxEntries) && opts.maxEntries > 0
       ? opts.maxEntries
       : DEFAULT_UA_CACHE_SIZE;
-  const cache = new LRUCache<string, UaFeatures>({ max });
+  const maxBytes =
+    opts.maxBytes !== undefined && Number.isFinite(opts.maxBytes) && opts.maxBytes > 0
+      ? opts.maxBytes
+      : DEFAULT_UA_CACHE_BYTES;
+  const byText = new RecentCache<string, UaFeatures>(max, maxBytes, (key) => key.length * 2 + ENTRY_OVERHEAD_BYTES);
+  const byHash = new RecentCache<string, UaFeatures>(Math.min(max, 1_000));
   return {
     features(ua: string | undefined | null): UaFeatures | null {
-      if (typeof ua !== 'string' || ua.length === 0 || !hasContent(ua)) return null;
+      if (typeof ua !== 'string' || ua.length === 0) return null;
+      if (ua.length <= UA_CACHE_RAW_MAX_CHARS) {
+        const hit = byText.get(ua);
+        if (hit !== undefined) return hit;
+        if (!hasContent(ua)) return null;
+        const entry: UaFeatures = { hash: hasher(ua), vector: embed(ua) };
+        byText.set(ua, entry);
+        return entry;
+      }
+      if (!hasContent(ua)) return null;
       const hash = hasher(ua);
-      const hit = cache.get(hash);
+      const hit = byHash.get(hash);
       if (hit !== undefined) return hit;
       const entry: UaFeatures = { hash, vector: embed(ua) };
-      cache.set(hash, entry);
+      byHash.set(hash, entry);
       return entry;
     },
     get size(): number {
-      return cache.size;
+      return byText.size + byHash.size;
     },
   };
 }

@@ -2,13 +2,8 @@
 // per-flag problems become `rejected` entries so one bad flag never takes the others down.
 import type { FlagActions, FlagDefinition } from '../flags/schema.js';
 import { compileEndpointPatterns } from './glob.js';
-import { EndpointPrefilter } from './prefilter.js';
-import type {
-  CompiledActions,
-  CompiledFlag,
-  CompiledVariant,
-  Stickiness,
-} from './compiledFlag.js';
+import { CandidateIndex } from './prefilter.js';
+import type { CompiledActions, CompiledFlag, CompiledVariant, Stickiness } from './compiledFlag.js';
 import type { RejectedFlag, Snapshot, SnapshotMeta } from './snapshot.js';
 import type { UaIndex, UaIndexParams, UaRangeInput } from './uaIndex.js';
 import { DEFAULT_UA_INDEX_PARAMS } from './uaIndex.js';
@@ -236,7 +231,7 @@ function* compileSteps(
     flags: Object.freeze(compiled),
     flagCount: unique.length,
     uaIndex,
-    prefilter: new EndpointPrefilter(compiled),
+    prefilter: new CandidateIndex(compiled, uaIndex !== null),
   });
   internals.set(snapshot, { uaSignature: signature });
   return snapshot;

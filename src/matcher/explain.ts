@@ -26,7 +26,14 @@ export interface Explanation {
 export function explain(snapshot: Snapshot, profile: RequestProfile, headers: HeaderLookup): Explanation {
   const uaDistances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
   const flags = snapshot.flags.map((flag): FlagExplanation => {
-    const dims: DimensionScores = { method: NaN, endpoint: NaN, geo: NaN, payloadSize: NaN, timeOfDay: NaN, userAgent: NaN };
+    const dims: DimensionScores = {
+      method: NaN,
+      endpoint: NaN,
+      geo: NaN,
+      payloadSize: NaN,
+      timeOfDay: NaN,
+      userAgent: NaN,
+    };
     const score = scoreFlag(flag, profile, uaDistances, dims);
     const defined = Object.fromEntries(Object.entries(dims).filter(([, v]) => !Number.isNaN(v)));
     const match = evaluateFlag(flag, profile, headers, uaDistances);

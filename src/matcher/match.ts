@@ -1,8 +1,16 @@
 // (Snapshot, RequestProfile) → Decision. Pure and allocation-light: this runs for every
 // request. Scoring follows CONTRACT §3 exactly; rollouts and variants bucket a stable unit.
+//
+// decide() scores only the candidates of the snapshot's CandidateIndex (prefilter.ts): the
+// flags none of whose required dimensions rules them out. A user-agent distance is asked of
+// the index only for a candidate that could still reach its threshold with a perfect UA score,
+// and only for that flag's slot. Neither shortcut can change a score or a decision: the scores
+// are computed with the very operations, in the very order, of scoreFlag (the property test
+// test/unit/matcher/decide.property.test.ts compares decide() with scoring every flag).
 import type { HeaderLookup, RequestProfile } from '../features/profile.js';
 import type { CompiledActions, CompiledFlag, Stickiness } from './compiledFlag.js';
 import type { Snapshot } from './snapshot.js';
+import type { UaQuery } from './uaIndex.js';
 import { unitBucket } from './bucket.js';
 
 export interface FlagMatch {
@@ -82,11 +90,43 @@ export function scoreFlag(
   }
   if (flag.userAgent) {
     const d = uaDistances ? (uaDistances[flag.userAgent.slot] ?? Infinity) : Infinity;
-    const m = d <= flag.userAgent.maxDistance ? 1 - d / flag.userAgent.maxDistance : 0;
+    const m = uaMatch(d, flag.userAgent.maxDistance);
     sum += flag.userAgent.weight * m;
     if (out) out.userAgent = m;
   }
   return sum / flag.totalWeight;
+}
+
+/** The user-agent dimension's match for distance d: 1 − d / maxDistance within reach, else 0. */
+function uaMatch(d: number, maxDistance: number): number {
+  return d <= maxDistance ? 1 - d / maxDistance : 0;
+}
+
+/**
+ * Σ wᵢ·mᵢ over every dimension but the user agent, exactly as scoreFlag adds them (same
+ * operations, same order). `endpointMatches` (bit flag.index) replaces the regex test when given.
+ */
+function sumWithoutUserAgent(flag: CompiledFlag, profile: RequestProfile, endpointMatches: Uint32Array | null): number {
+  let sum = 0;
+  if (flag.method) sum += flag.method.weight * (flag.method.values.has(profile.method) ? 1 : 0);
+  if (flag.endpoint) {
+    const i = flag.index;
+    const m =
+      endpointMatches !== null
+        ? (endpointMatches[i >>> 5]! >>> (i & 31)) & 1
+        : profile.endpoint !== null && flag.endpoint.pattern.test(profile.endpoint)
+          ? 1
+          : 0;
+    sum += flag.endpoint.weight * m;
+  }
+  if (flag.geo) sum += flag.geo.weight * (profile.country !== null && flag.geo.values.has(profile.country) ? 1 : 0);
+  if (flag.payloadSize) {
+    const size = profile.payloadSize;
+    sum +=
+      flag.payloadSize.weight * (size !== null && size >= flag.payloadSize.min && size <= flag.payloadSize.max ? 1 : 0);
+  }
+  if (flag.timeOfDay) sum += flag.timeOfDay.weight * (flag.timeOfDay.hours[profile.hour] === 1 ? 1 : 0);
+  return sum;
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -132,7 +172,16 @@ export function evaluateFlag(
   headers: HeaderLookup,
   uaDistances: Float64Array | null,
 ): FlagMatch | null {
-  const score = scoreFlag(flag, profile, uaDistances);
+  return matchWithScore(flag, scoreFlag(flag, profile, uaDistances), profile, headers);
+}
+
+/** The threshold, rollout and variant steps of a flag whose score is known. */
+function matchWithScore(
+  flag: CompiledFlag,
+  score: number,
+  profile: RequestProfile,
+  headers: HeaderLookup,
+): FlagMatch | null {
   if (score < flag.threshold) return null;
   let variant: string | null = null;
   let actions = flag.actions;
@@ -152,32 +201,98 @@ export function evaluateFlag(
   return { flag, score, variant, value: variant ?? valueText(flag.value), actions };
 }
 
+/** The user-agent view of one request, created on the first flag that needs a distance. */
+class LazyUa {
+  private query: UaQuery | null | undefined = undefined;
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    private readonly profile: RequestProfile,
+  ) {}
+
+  distance(slot: number): number {
+    if (this.query === undefined) {
+      const index = this.snapshot.uaIndex;
+      const { uaVector, uaHash } = this.profile;
+      // Without a user agent every distance is Infinity: no need to ask.
+      this.query = index && (uaVector !== null || uaHash !== null) ? index.query(uaVector, uaHash) : null;
+    }
+    return this.query === null ? Infinity : this.query.distance(slot);
+  }
+}
+
+/**
+ * One candidate: its score by scoreFlag's rule, then the match steps. A flag with a UA range
+ * that stays below its threshold even with a perfect UA score is dropped before any distance
+ * is computed (its real score can only be lower or equal).
+ */
+function evaluateCandidate(
+  flag: CompiledFlag,
+  profile: RequestProfile,
+  headers: HeaderLookup,
+  endpointMatches: Uint32Array | null,
+  ua: LazyUa,
+): FlagMatch | null {
+  let score = 1;
+  if (flag.totalWeight !== 0) {
+    let sum = sumWithoutUserAgent(flag, profile, endpointMatches);
+    const range = flag.userAgent;
+    if (range) {
+      if ((sum + range.weight * uaMatch(0, range.maxDistance)) / flag.totalWeight < flag.threshold) return null;
+      sum += range.weight * uaMatch(ua.distance(range.slot), range.maxDistance);
+    }
+    score = sum / flag.totalWeight;
+  }
+  return matchWithScore(flag, score, profile, headers);
+}
+
 export function decide(snapshot: Snapshot, profile: RequestProfile, headers: HeaderLookup): Decision {
   const flags = snapshot.flags;
   if (flags.length === 0) return NO_DECISION;
-  const uaDistances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
+  const ua = new LazyUa(snapshot, profile);
   let matches: FlagMatch[] | null = null;
-  const candidates = snapshot.prefilter?.candidates(profile.endpoint);
-  const n = candidates ? candidates.length : flags.length;
-  for (let i = 0; i < n; i++) {
-    const m = evaluateFlag(flags[candidates ? candidates[i]! : i]!, profile, headers, uaDistances);
-    if (m) (matches ??= []).push(m);
+  const index = snapshot.prefilter;
+  if (index) {
+    const selection = index.select(profile);
+    const candidates = selection.candidates;
+    const endpointMatches = selection.endpointMatches;
+    for (let w = 0; w < candidates.length; w++) {
+      let word = candidates[w]!;
+      while (word !== 0) {
+        const low = word & -word;
+        word ^= low;
+        const m = evaluateCandidate(flags[(w << 5) | (31 - Math.clz32(low))]!, profile, headers, endpointMatches, ua);
+        if (m) (matches ??= []).push(m);
+      }
+    }
+  } else {
+    for (let i = 0; i < flags.length; i++) {
+      const m = evaluateCandidate(flags[i]!, profile, headers, null, ua);
+      if (m) (matches ??= []).push(m);
+    }
   }
   if (!matches) return NO_DECISION;
   if (matches.length > 1) matches.sort(compareMatches);
 
   let route: Decision['route'] = null;
   const setHeaders = new Map<string, string>();
-  const removed = new Set<string>();
-  for (const m of matches) {
-    if (route === null && m.actions.route !== null) route = { cluster: m.actions.route, flag: m.flag.name };
+  let removed: Set<string> | null = null;
+  for (let k = 0; k < matches.length; k++) {
+    const m = matches[k]!;
+    const actions = m.actions;
+    if (route === null && actions.route !== null) route = { cluster: actions.route, flag: m.flag.name };
     // The first (winning) flag to touch a header decides it.
-    for (const [name, value] of m.actions.setHeaders) {
-      if (!setHeaders.has(name) && !removed.has(name)) setHeaders.set(name, value);
+    const set = actions.setHeaders;
+    for (let j = 0; j < set.length; j++) {
+      const name = set[j]![0];
+      if (!setHeaders.has(name) && (removed === null || !removed.has(name))) setHeaders.set(name, set[j]![1]);
     }
-    for (const name of m.actions.removeHeaders) {
-      if (!setHeaders.has(name)) removed.add(name);
+    const remove = actions.removeHeaders;
+    for (let j = 0; j < remove.length; j++) {
+      if (!setHeaders.has(remove[j]!)) (removed ??= new Set()).add(remove[j]!);
     }
   }
-  return { matches, route, setHeaders, removeHeaders: [...removed] };
+  return { matches, route, setHeaders, removeHeaders: removed === null ? NO_REMOVALS : [...removed] };
 }
+
+const NO_REMOVALS: readonly string[] = Object.freeze([]);

@@ -2,7 +2,7 @@
 // swapped in with one reference assignment (store/snapshotHolder); a request reads exactly
 // one snapshot from start to end.
 import type { CompiledFlag } from './compiledFlag.js';
-import type { EndpointPrefilter } from './prefilter.js';
+import type { CandidateIndex } from './prefilter.js';
 import type { UaIndex } from './uaIndex.js';
 
 export interface RejectedFlag {
@@ -29,6 +29,9 @@ export interface Snapshot extends SnapshotMeta {
   readonly flagCount: number;
   /** Nearest-exemplar lookup for flags with userAgent ranges; null when none has one. */
   readonly uaIndex: UaIndex | null;
-  /** Which flags a request needs to score; absent (score all) in hand-made snapshots. */
-  readonly prefilter?: EndpointPrefilter;
+  /**
+   * Which flags a request needs to score (bitsets per dimension value); absent in hand-made
+   * snapshots, which then score every flag. Built for exactly `flags` and `uaIndex`.
+   */
+  readonly prefilter?: CandidateIndex;
 }

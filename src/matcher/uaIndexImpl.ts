@@ -4,36 +4,42 @@
 //
 // Layout:
 //   - Exemplar vectors are L2-normalised and deduplicated: identical vectors become one point
-//     (duplicates degrade HNSW recall badly), and each point keeps the slots (flags) using it.
-//   - Few points (< bruteForceBelow, 256 by default): no graph; a query compares every point
-//     (on the 2-core bench machine 64 points cost ≈ 7-9 µs, 256 ≈ 35 µs, a graph query
-//     ≈ 25-35 µs: see bench/features.bench.ts, `index.small*`).
-//   - More points: an HNSW graph (cosine; M, efConstruction, ef from UaIndexParams; ef is set
-//     after the build and never below k). A query asks for the k nearest points (k = 16) and
-//     assigns each to its slots. A slot none of whose exemplars came back is bounded twice:
-//     its exemplars are at least as far as the k-th neighbour (up to the graph's approximation)
-//     and at least as far as the angle to the slot's centroid minus the slot's angular radius
-//     (triangle inequality on angles). Only when both bounds are within the slot's maxDistance
-//     are its exemplars compared exactly; else its answer is Infinity. A slot without a
-//     maxDistance is always compared exactly.
-//   - Distances returned are recomputed exactly (1 − dot product in float64) whichever path
-//     found the point, so the same request always gets the same number.
-//   - Results are cached per UA hash in a bounded LRU (the index is immutable, so a cached
-//     answer stays right for the index's whole life).
+//     (duplicates degrade HNSW recall badly), and each slot (flag) keeps the points it uses.
+//   - Every slot has the normalised centroid of its exemplars and its angular radius (the
+//     largest angle from the centroid to one of them, plus a little slack for rounding).
+//
+// Distances (`query(...).distance(slot)`, what decide() and explain use) are exact: the
+// smallest 1 − q·e over the slot's exemplars e, in float64 with one fixed summation order, so
+// the same request always gets the same number, bit for bit, whoever asks and in whatever
+// order. They are computed per slot, only when a flag asks: a request pays for the slots of
+// the few flags it actually scores, not for every UA range of the snapshot. Before comparing
+// a slot's exemplars one by one, one dot product with its centroid bounds them all (triangle
+// inequality on angles): when even that bound is beyond the slot's maxDistance, the answer is
+// Infinity without touching the exemplars, which is the common case for an unrelated user
+// agent. The bound only ever answers Infinity where the exact scan would too.
+//
+// Answers are cached per UA hash in a bounded cache of recent ones: per user agent, the
+// distances of the slots asked so far (a few, or a whole row when explain asks for all); the
+// index is immutable, so a cached distance stays right for the index's whole life.
+//
+// The HNSW graph (built when there are at least bruteForceBelow distinct points) answers only
+// nearestPoints: the k nearest exemplars of a vector over the whole snapshot, which is what a
+// graph is good at with many points (diagnostics, the similarity-quality bars). It is never
+// used for a distance that scores a flag: a graph is approximate, and a missed neighbour would
+// change a decision.
 import hnswlib from 'hnswlib-node';
-import { LRUCache } from 'lru-cache';
-import type { UaIndex, UaIndexParams, UaRangeInput } from './uaIndex.js';
+import { RecentCache } from '../features/userAgent.js';
+import { cosineDistanceOf, createNearestScanner, dotAt, type NearestScanner } from './nearestKernel.js';
+import type { UaIndex, UaIndexParams, UaQuery, UaRangeInput } from './uaIndex.js';
 
 // hnswlib-node is CommonJS whose named exports Node's ESM loader cannot detect.
 const { HierarchicalNSW } = hnswlib;
 type HierarchicalNSW = InstanceType<typeof HierarchicalNSW>;
 
 export interface UaIndexOptions {
-  /** Neighbours fetched per query (default 16, at most the number of points). */
-  readonly k?: number;
-  /** Below this many distinct points the index compares exhaustively (default 256). */
+  /** From this many distinct points on, nearestPoints searches an HNSW graph (default 256). */
   readonly bruteForceBelow?: number;
-  /** Cached answers (per UA hash), default 10,000 ... */
+  /** User agents whose distances are cached (per UA hash), default 10,000 ... */
   readonly cacheEntries?: number;
   /** ... and at most this many bytes of cached answers (default 16 MiB). */
   readonly cacheBytes?: number;
@@ -41,18 +47,19 @@ export interface UaIndexOptions {
   readonly seed?: number;
 }
 
-export const DEFAULT_UA_INDEX_K = 16;
 export const DEFAULT_BRUTE_FORCE_BELOW = 256;
 const DEFAULT_CACHE_ENTRIES = 10_000;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Slack for float rounding in the angular bounds. */
 const ANGLE_EPSILON = 1e-6;
+/** Slots with fewer exemplars are compared directly: the bound would cost as much. */
+const BOUND_MIN_POINTS = 4;
 
 /** The index with read-only diagnostics (tests and benchmarks). */
 export interface UaIndexWithDiagnostics extends UaIndex {
   /** Distinct exemplar vectors (points). */
   readonly points: number;
-  /** True when queries go through the HNSW graph (false: exhaustive comparison). */
+  /** True when nearestPoints goes through the HNSW graph (false: exhaustive comparison). */
   readonly usesGraph: boolean;
   /** Point ids of the k nearest points as the index finds them (graph or exhaustive). */
   nearestPoints(vector: Float32Array, k: number): Int32Array;
@@ -64,7 +71,6 @@ interface Built {
   readonly slots: number;
   /** n × dim, normalised. */
   readonly points: Float64Array;
-  readonly pointSlots: readonly Int32Array[];
   readonly slotPoints: readonly Int32Array[];
   /** maxDistance per slot; Infinity when not given. */
   readonly slotReach: Float64Array;
@@ -90,23 +96,6 @@ function normaliseInto(v: ArrayLike<number>, dim: number, out: Float64Array, at 
   return true;
 }
 
-function dotAt(a: Float64Array, aAt: number, b: Float64Array, bAt: number, dim: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let i = 0;
-  for (; i + 1 < dim; i += 2) {
-    s0 += a[aAt + i]! * b[bAt + i]!;
-    s1 += a[aAt + i + 1]! * b[bAt + i + 1]!;
-  }
-  if (i < dim) s0 += a[aAt + i]! * b[bAt + i]!;
-  return s0 + s1;
-}
-
-function cosineDistanceOf(dot: number): number {
-  const d = 1 - dot;
-  return d < 0 ? 0 : d > 2 ? 2 : d;
-}
-
 /** Work between pauses of the asynchronous prepare (exemplars or centroid points). */
 const PREPARE_BATCH = 1000;
 
@@ -121,7 +110,6 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
   }
   const keyToPoint = new Map<string, number>();
   const vectors: Float64Array[] = [];
-  const pointSlotSets: Set<number>[] = [];
   const slotPointSets: Set<number>[] = Array.from({ length: slots }, () => new Set<number>());
   const slotReach = new Float64Array(slots).fill(Infinity);
   const reachGiven = new Uint8Array(slots);
@@ -149,9 +137,7 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
         p = vectors.length;
         keyToPoint.set(key, p);
         vectors.push(Float64Array.from(scratch));
-        pointSlotSets.push(new Set());
       }
-      pointSlotSets[p]!.add(slot);
       slotPointSets[slot]!.add(p);
     }
     for (const h of input.hashes) {
@@ -194,7 +180,6 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
     n,
     slots,
     points,
-    pointSlots: pointSlotSets.map((s) => Int32Array.from(s)),
     slotPoints,
     slotReach,
     slotCentroid,
@@ -203,38 +188,107 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
   };
 }
 
+/** Row value of a slot whose distance has not been computed yet. */
+const NOT_COMPUTED = NaN;
+/** Distances a query keeps in short lists before it takes a row of every slot. */
+const SPARSE_SLOTS = 8;
+
+/**
+ * One user agent's view of the index: its per-slot distances, computed on demand and kept.
+ * A request asks for a few slots at most, so the first few are kept in two short lists; a
+ * full row of slots is allocated only when more are asked for (explain, nearestDistances).
+ * Cached per UA hash and shared by every request with that hash.
+ */
+class SlotQuery implements UaQuery {
+  private readonly slotsKept: number[] = [];
+  private readonly distancesKept: number[] = [];
+  /** Per slot: the distance, or NaN when not computed yet; null while the lists suffice. */
+  private row: Float64Array | null = null;
+  /** 0: not looked at yet; 1: usable (normalised on demand); 2: unusable. */
+  state = 0;
+
+  constructor(
+    private readonly index: UaIndexImpl,
+    readonly vector: Float32Array | null,
+    hashHits: Int32Array | undefined,
+    private readonly slotCount: number,
+  ) {
+    if (hashHits !== undefined) for (let i = 0; i < hashHits.length; i++) this.keep(hashHits[i]!, 0);
+  }
+
+  distance(slot: number): number {
+    // Not a slot of this index (also a fractional or negative number): nothing is within reach.
+    if (!(slot >= 0 && slot < this.slotCount && Number.isInteger(slot))) return Infinity;
+    const row = this.row;
+    if (row !== null) {
+      const d = row[slot]!;
+      if (d === d) return d;
+    } else {
+      const kept = this.slotsKept;
+      for (let i = 0; i < kept.length; i++) if (kept[i] === slot) return this.distancesKept[i]!;
+    }
+    const computed = this.index.slotDistance(this, slot);
+    this.keep(slot, computed);
+    return computed;
+  }
+
+  /** Every slot computed (the all-slots answer); returns the row. */
+  fill(): Float64Array {
+    const row = this.toRow();
+    for (let s = 0; s < row.length; s++) if (row[s] !== row[s]) row[s] = this.index.slotDistance(this, s);
+    return row;
+  }
+
+  private keep(slot: number, d: number): void {
+    if (this.row === null && this.slotsKept.length < SPARSE_SLOTS) {
+      this.slotsKept.push(slot);
+      this.distancesKept.push(d);
+    } else {
+      this.toRow()[slot] = d;
+    }
+  }
+
+  private toRow(): Float64Array {
+    if (this.row === null) {
+      const row = new Float64Array(this.slotCount).fill(NOT_COMPUTED);
+      for (let i = 0; i < this.slotsKept.length; i++) row[this.slotsKept[i]!] = this.distancesKept[i]!;
+      this.slotsKept.length = 0;
+      this.distancesKept.length = 0;
+      this.row = row;
+    }
+    return this.row;
+  }
+}
+
 class UaIndexImpl implements UaIndexWithDiagnostics {
   readonly slots: number;
   private readonly b: Built;
   private readonly graph: HierarchicalNSW | null;
-  private readonly k: number;
   private readonly ef: number;
-  private readonly cache: LRUCache<string, Float64Array>;
-  /** The answer "nothing within reach", shared. */
-  private readonly none: Float64Array;
+  private readonly cache: RecentCache<string, SlotQuery>;
+  /** The exact scans of the slots' exemplars. */
+  private readonly scanner: NearestScanner;
+  /** The normalised vector of `normalisedFor` (one at a time: queries are synchronous). */
   private readonly q: Float64Array;
+  private normalisedFor: SlotQuery | null = null;
   private readonly queryArray: number[];
 
-  constructor(
-    b: Built,
-    graph: HierarchicalNSW | null,
-    k: number,
-    ef: number,
-    cacheEntries: number,
-    cacheBytes: number,
-  ) {
+  constructor(built: Built, graph: HierarchicalNSW | null, ef: number, cacheEntries: number, cacheBytes: number) {
+    this.scanner = createNearestScanner(built.points, built.dim, built.slotPoints);
+    // The scanner may hold its own copy of the points: use it everywhere, keep one copy.
+    const b: Built = { ...built, points: this.scanner.points };
     this.b = b;
     this.slots = b.slots;
     this.graph = graph;
-    this.k = Math.max(1, Math.min(k, b.n));
     this.ef = ef;
-    this.cache = new LRUCache<string, Float64Array>({
-      max: Math.max(1, cacheEntries),
-      maxSize: Math.max(1, cacheBytes),
-      sizeCalculation: (v) => v.byteLength + 64,
-    });
-    this.none = new Float64Array(b.slots).fill(Infinity);
-    this.q = new Float64Array(b.dim);
+    // Per entry, at worst: a row of every slot, the object and the embedding it keeps alive.
+    const entryBytes = b.slots * 8 + 320;
+    this.cache = new RecentCache<string, SlotQuery>(
+      Math.max(1, cacheEntries),
+      Math.max(1, cacheBytes),
+      (_hash, v) => entryBytes + (v.vector ? v.vector.byteLength + 96 : 0),
+    );
+    this.q = this.scanner.query;
     this.queryArray = new Array<number>(b.dim).fill(0);
   }
 
@@ -246,30 +300,31 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
     return this.graph !== null;
   }
 
+  query(vector: Float32Array | null, uaHash: string | null): SlotQuery {
+    if (uaHash === null) return this.newQuery(vector, null);
+    let hit = this.cache.get(uaHash);
+    if (hit === undefined) {
+      hit = this.newQuery(vector, uaHash);
+      this.cache.set(uaHash, hit);
+    }
+    return hit;
+  }
+
   nearestDistances(vector: Float32Array | null, uaHash: string | null): Float64Array {
-    if (uaHash !== null) {
-      const hit = this.cache.get(uaHash);
-      if (hit !== undefined) return hit;
-    }
-    let out: Float64Array | null;
-    try {
-      out = this.compute(vector, uaHash);
-    } catch {
-      out = null;
-    }
-    if (out === null) out = this.none;
-    if (uaHash !== null) this.cache.set(uaHash, out);
-    return out;
+    return this.query(vector, uaHash).fill();
   }
 
   nearestPoints(vector: Float32Array, k: number): Int32Array {
     const b = this.b;
     const kk = Math.max(0, Math.min(k | 0, b.n));
+    this.normalisedFor = null;
     if (kk === 0 || !normaliseInto(vector, b.dim, this.q)) return new Int32Array(0);
     if (this.graph !== null) {
+      const arr = this.queryArray;
+      for (let i = 0; i < arr.length; i++) arr[i] = this.q[i]!;
       this.graph.setEf(Math.max(this.ef, kk));
       try {
-        return Int32Array.from(this.searchGraph(kk));
+        return Int32Array.from(this.graph.searchKnn(arr, kk).neighbors);
       } finally {
         this.graph.setEf(this.ef);
       }
@@ -284,79 +339,32 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
     return ids.slice(0, kk);
   }
 
-  private compute(vector: Float32Array | null, uaHash: string | null): Float64Array | null {
+  private newQuery(vector: Float32Array | null, uaHash: string | null): SlotQuery {
+    const hits = uaHash !== null ? this.b.hashSlots.get(uaHash) : undefined;
+    return new SlotQuery(this, vector ?? null, hits, this.b.slots);
+  }
+
+  /** The exact distance of one slot (never cached here: SlotQuery keeps it). Never throws. */
+  slotDistance(query: SlotQuery, slot: number): number {
     const b = this.b;
-    const hashHits = uaHash !== null ? b.hashSlots.get(uaHash) : undefined;
-    const usable = vector !== null && b.n > 0 && normaliseInto(vector, b.dim, this.q);
-    if (!usable && hashHits === undefined) return null;
-    const out = new Float64Array(b.slots).fill(Infinity);
-    if (usable) {
-      if (this.graph === null) this.exhaustive(out);
-      else this.viaGraph(out);
-      // Beyond a slot's reach the answer is Infinity, whichever path computed it.
-      const reach = b.slotReach;
-      for (let s = 0; s < out.length; s++) if (out[s]! > reach[s]!) out[s] = Infinity;
-    }
-    if (hashHits !== undefined) for (let i = 0; i < hashHits.length; i++) out[hashHits[i]!] = 0;
-    return out;
-  }
-
-  private assign(p: number, d: number, out: Float64Array): void {
-    const slots = this.b.pointSlots[p]!;
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!;
-      if (d < out[s]!) out[s] = d;
-    }
-  }
-
-  private exhaustive(out: Float64Array): void {
-    const { n, dim, points } = this.b;
+    const pts = b.slotPoints[slot];
+    if (pts === undefined || pts.length === 0) return Infinity;
+    if (query.state === 0)
+      query.state = query.vector !== null && b.n > 0 && normaliseInto(query.vector, b.dim, this.q) ? 1 : 2;
+    else if (query.state === 1 && this.normalisedFor !== query) normaliseInto(query.vector!, b.dim, this.q);
+    if (query.state !== 1) return Infinity;
+    this.normalisedFor = query;
+    const dim = b.dim;
     const q = this.q;
-    for (let p = 0; p < n; p++) this.assign(p, cosineDistanceOf(dotAt(q, 0, points, p * dim, dim)), out);
-  }
-
-  private searchGraph(k: number): number[] {
-    const arr = this.queryArray;
-    for (let i = 0; i < arr.length; i++) arr[i] = this.q[i]!;
-    return this.graph!.searchKnn(arr, k).neighbors;
-  }
-
-  private viaGraph(out: Float64Array): void {
-    const b = this.b;
-    const { dim, points } = b;
-    const q = this.q;
-    const labels = this.searchGraph(this.k);
-    if (labels.length < this.k) {
-      // The graph returned fewer neighbours than asked (not expected): be exact.
-      this.exhaustive(out);
-      return;
+    const reach = b.slotReach[slot]!;
+    if (reach !== Infinity && pts.length >= BOUND_MIN_POINTS) {
+      // Every exemplar is at least (angle to the centroid − radius) away from q.
+      const c = dotAt(q, 0, b.slotCentroid, slot * dim, dim);
+      const gap = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c) - b.slotRadius[slot]!;
+      if (gap > 0 && 1 - Math.cos(gap) > reach) return Infinity;
     }
-    let kth = 0;
-    for (let i = 0; i < labels.length; i++) {
-      const p = labels[i]!;
-      const d = cosineDistanceOf(dotAt(q, 0, points, p * dim, dim));
-      if (d > kth) kth = d;
-      this.assign(p, d, out);
-    }
-    // Slots none of whose exemplars came back.
-    for (let s = 0; s < b.slots; s++) {
-      if (out[s] !== Infinity) continue;
-      const pts = b.slotPoints[s]!;
-      if (pts.length === 0) continue;
-      const reach = b.slotReach[s]!;
-      if (kth > reach) continue;
-      if (reach !== Infinity) {
-        const c = dotAt(q, 0, b.slotCentroid, s * dim, dim);
-        const gap = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c) - b.slotRadius[s]!;
-        if (gap > 0 && 1 - Math.cos(gap) > reach) continue;
-      }
-      let best = Infinity;
-      for (let i = 0; i < pts.length; i++) {
-        const d = cosineDistanceOf(dotAt(q, 0, points, pts[i]! * dim, dim));
-        if (d < best) best = d;
-      }
-      out[s] = best;
-    }
+    const best = this.scanner.nearest(slot);
+    return best > reach ? Infinity : best;
   }
 }
 
@@ -420,14 +428,12 @@ export function assembleUaIndex(
   params: UaIndexParams,
   options: UaIndexOptions = {},
 ): UaIndexWithDiagnostics {
-  const k = Math.max(1, options.k ?? DEFAULT_UA_INDEX_K);
-  const ef = Math.max(params.ef | 0, Math.min(k, b.n), 1);
+  const ef = Math.max(params.ef | 0, 1);
   // ef is not part of a built or loaded graph's state: set it here.
   graph?.setEf(ef);
   return new UaIndexImpl(
     b,
     graph,
-    k,
     ef,
     options.cacheEntries ?? DEFAULT_CACHE_ENTRIES,
     options.cacheBytes ?? DEFAULT_CACHE_BYTES,

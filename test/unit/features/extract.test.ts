@@ -108,6 +108,38 @@ describe('createProfileExtractor', () => {
     );
   });
 
+  it('gives every request the client key a fresh extractor gives it, whatever the caches hold (property)', () => {
+    const agents = [UA, `${UA} x`, 'curl/8.5.0', undefined];
+    const addresses = [
+      ...Array.from({ length: 40 }, (_, i) => `81.2.${i}.7`),
+      '81.2.69.142',
+      '2a00:1450:4001:80b::1',
+      '2a00:1450:4002::1',
+      undefined,
+    ];
+    const shared = createProfileExtractor({ uaHashKey: KEY, tz: 'UTC', geo, hourBinWidth: 1 });
+    const request = (ua: string | undefined, xff: string | undefined) => ({
+      headers: headers({
+        ...(ua ? { 'user-agent': ua } : {}),
+        ...(xff ? { 'x-forwarded-for': `${xff}, 10.0.0.1` } : {}),
+      }),
+      sourceAddress: null,
+      nowMs: NOW,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...agents), fc.constantFrom(...addresses)), { maxLength: 80 }),
+        (pairs) => {
+          for (const [ua, xff] of pairs) {
+            const fresh = createProfileExtractor({ uaHashKey: KEY, tz: 'UTC', geo, hourBinWidth: 1 });
+            expect(shared(request(ua, xff)).clientKey).toBe(fresh(request(ua, xff)).clientKey);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('uses the trusted geo header when configured', () => {
     const p = extract({
       headers: headers({ 'x-geo-country': 'de', 'x-forwarded-for': '8.8.8.8' }),

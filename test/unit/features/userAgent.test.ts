@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import {
   UA_EMBED_DIMS,
   UA_HASH_HEX_CHARS,
+  UA_CACHE_RAW_MAX_CHARS,
   UA_HASH_MAX_CHARS,
+  RecentCache,
   cosineDistance,
   createUaFeatureCache,
   createUaHasher,
@@ -117,7 +119,7 @@ describe('createUaFeatureCache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('caches by keyed hash and stays bounded', () => {
+  it('caches by the user agent itself, so a repeat computes neither hash nor embedding, and stays bounded', () => {
     let embeds = 0;
     const cache = createUaFeatureCache({
       key: 'k'.repeat(16),
@@ -128,12 +130,80 @@ describe('createUaFeatureCache', () => {
       },
     });
     const a = cache.features(CHROME_ANDROID_A)!;
-    const b = cache.features(CHROME_ANDROID_A)!;
+    // A different string object with the same text is the same entry.
+    const b = cache.features(`${CHROME_ANDROID_A.slice(0, 10)}${CHROME_ANDROID_A.slice(10)}`)!;
     expect(b).toBe(a);
     expect(embeds).toBe(1);
     expect(a.hash).toBe(createUaHasher('k'.repeat(16))(CHROME_ANDROID_A));
     for (let i = 0; i < 500; i++) cache.features(`agent/${i}`);
-    expect(cache.size).toBe(50);
+    expect(cache.size).toBeGreaterThan(0);
+    expect(cache.size).toBeLessThanOrEqual(50);
+    // Recently used entries survive; old ones were evicted and come back equal.
+    expect(cache.features('agent/499')).toBe(cache.features('agent/499'));
+    const again = cache.features(CHROME_ANDROID_A)!;
+    expect(again.hash).toBe(a.hash);
+    expect(Array.from(again.vector)).toEqual(Array.from(a.vector));
+  });
+
+  it('keys very long user agents by their hash: same answers, bounded memory', () => {
+    const cache = createUaFeatureCache({ key: 'k'.repeat(16), maxEntries: 10 });
+    const long = CHROME_ANDROID_A + ' x'.repeat(UA_CACHE_RAW_MAX_CHARS);
+    const a = cache.features(long)!;
+    expect(a.hash).toBe(createUaHasher('k'.repeat(16))(long));
+    expect(cache.features(`${long}`)).toBe(a);
+    // Past the hashed prefix, two long user agents are the same user agent (as for the hash).
+    const huge = 'y'.repeat(UA_HASH_MAX_CHARS);
+    expect(cache.features(huge + 'a')).toBe(cache.features(huge + 'b'));
+    for (let i = 0; i < 100; i++) cache.features(`${long} ${i}`);
+    expect(cache.size).toBeLessThanOrEqual(10);
+  });
+
+  it('gives the same features with or without the cache (property)', () => {
+    const key = 'prop-key-0123456789';
+    const cache = createUaFeatureCache({ key, maxEntries: 8 });
+    const hasher = createUaHasher(key);
+    const text = fc.oneof(
+      fc.constantFrom(CHROME_ANDROID_A, CHROME_ANDROID_B, FIREFOX_DESKTOP, 'curl/8.5.0', ' ', ''),
+      fc.string({ maxLength: 40 }),
+      fc.string({ minLength: UA_CACHE_RAW_MAX_CHARS - 2, maxLength: UA_CACHE_RAW_MAX_CHARS + 2, unit: 'binary' }),
+    );
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 30 }), (uas) => {
+        for (const ua of uas) {
+          const got = cache.features(ua);
+          if (!/[^\u0000-\u0020\u007f-\u00a0]/.test(ua)) {
+            expect(got).toBeNull();
+            continue;
+          }
+          expect(got).not.toBeNull();
+          expect(got!.hash).toBe(hasher(ua));
+          expect(Array.from(got!.vector)).toEqual(Array.from(embedUserAgent(ua)));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('RecentCache', () => {
+  it('holds at most maxEntries, keeps what is used, and bounds bytes', () => {
+    const c = new RecentCache<number, string>(10);
+    for (let i = 0; i < 1000; i++) {
+      c.set(i, `v${i}`);
+      expect(c.get(0)).toBe(i < 1 ? 'v0' : c.get(0)); // reading never throws or grows past the cap
+      expect(c.size).toBeLessThanOrEqual(10);
+    }
+    const hot = new RecentCache<number, number>(10);
+    hot.set(-1, -1);
+    for (let i = 0; i < 1000; i++) {
+      hot.set(i, i);
+      expect(hot.get(-1)).toBe(-1); // used at every insertion: never evicted
+    }
+    const bytes = new RecentCache<string, string>(1000, 100, (k) => k.length);
+    for (let i = 0; i < 100; i++) bytes.set(`key-${i}`.padEnd(20, '.'), 'x');
+    expect(bytes.size).toBeLessThanOrEqual(6);
+    bytes.clear();
+    expect(bytes.size).toBe(0);
   });
 });
 

@@ -186,8 +186,9 @@ describe('rollouts and variants', () => {
 
   it('cookie stickiness reads the named cookie', () => {
     const s = snapshotOf([flag({ name: 'ck', rollout: { percent: 50, stickiness: 'cookie:uid' } })]);
-    const inOut = Array.from({ length: 200 }, (_, i) =>
-      decide(s, profileOf({ clientKey: 'same' }), headersOf({ cookie: `a=b; uid=${i}; z=1` })).matches.length,
+    const inOut = Array.from(
+      { length: 200 },
+      (_, i) => decide(s, profileOf({ clientKey: 'same' }), headersOf({ cookie: `a=b; uid=${i}; z=1` })).matches.length,
     );
     const share = inOut.reduce((x, y) => x + y, 0) / inOut.length;
     expect(share).toBeGreaterThan(0.35);
@@ -214,25 +215,36 @@ describe('user-agent ranges through the injected index', () => {
   const builder: UaIndexBuilder = {
     embed: (ua) => (ua.startsWith('A') ? new Float32Array([1, 0]) : new Float32Array([0, 1])),
     build(inputs: readonly UaRangeInput[]): UaIndex {
+      const nearestDistances = (vector: Float32Array | null, hash: string | null) => {
+        const out = new Float64Array(inputs.length).fill(Infinity);
+        for (const input of inputs) {
+          if (hash && input.hashes.includes(hash)) out[input.slot] = 0;
+          else if (vector)
+            for (const e of input.exemplars) {
+              const d = 1 - (e[0]! * vector[0]! + e[1]! * vector[1]!);
+              out[input.slot] = Math.min(out[input.slot]!, d);
+            }
+        }
+        return out;
+      };
       return {
         slots: inputs.length,
-        nearestDistances(vector, hash) {
-          const out = new Float64Array(inputs.length).fill(Infinity);
-          for (const input of inputs) {
-            if (hash && input.hashes.includes(hash)) out[input.slot] = 0;
-            else if (vector)
-              for (const e of input.exemplars) {
-                const d = 1 - (e[0]! * vector[0]! + e[1]! * vector[1]!);
-                out[input.slot] = Math.min(out[input.slot]!, d);
-              }
-          }
-          return out;
+        nearestDistances,
+        query(vector, hash) {
+          const all = nearestDistances(vector, hash);
+          return { distance: (slot) => all[slot] ?? Infinity };
         },
       };
     },
   };
   const s = snapshotOf(
-    [flag({ name: 'ua', threshold: 0.5, profile: { userAgent: { similarTo: ['A-browser'], hashes: ['00112233445566778899aabb'], maxDistance: 0.4 } } })],
+    [
+      flag({
+        name: 'ua',
+        threshold: 0.5,
+        profile: { userAgent: { similarTo: ['A-browser'], hashes: ['00112233445566778899aabb'], maxDistance: 0.4 } },
+      }),
+    ],
     builder,
   );
 
@@ -240,7 +252,9 @@ describe('user-agent ranges through the injected index', () => {
     const f = s.flags[0]!;
     const near = new Float32Array([Math.cos(0.3), Math.sin(0.3)]);
     const d = 1 - Math.cos(0.3);
-    expect(scoreFlag(f, profileOf({ uaVector: near }), s.uaIndex!.nearestDistances(near, null))).toBeCloseTo(1 - d / 0.4);
+    expect(scoreFlag(f, profileOf({ uaVector: near }), s.uaIndex!.nearestDistances(near, null))).toBeCloseTo(
+      1 - d / 0.4,
+    );
     const far = new Float32Array([0, 1]);
     expect(scoreFlag(f, profileOf({ uaVector: far }), s.uaIndex!.nearestDistances(far, null))).toBe(0);
     expect(decide(s, profileOf({ uaHash: '00112233445566778899aabb' }), headersOf()).matches).toHaveLength(1);
@@ -250,7 +264,11 @@ describe('user-agent ranges through the injected index', () => {
   it('reuses the index when the exemplars did not change', () => {
     const flags = [flag({ name: 'ua', profile: { userAgent: { similarTo: ['A'] } } }), flag({ name: 'other' })];
     const first = compileSnapshot(flags, { version: 1, source: 't', rejected: [] }, { uaIndexBuilder: builder });
-    const second = compileSnapshot([...flags, flag({ name: 'third' })], { version: 2, source: 't', rejected: [] }, { uaIndexBuilder: builder, previous: first });
+    const second = compileSnapshot(
+      [...flags, flag({ name: 'third' })],
+      { version: 2, source: 't', rejected: [] },
+      { uaIndexBuilder: builder, previous: first },
+    );
     expect(second.uaIndex).toBe(first.uaIndex);
     const changed = compileSnapshot(
       [flag({ name: 'ua', profile: { userAgent: { similarTo: ['B'] } } })],
@@ -275,7 +293,7 @@ describe('compile', () => {
   });
 });
 
-describe('endpoint prefilter', () => {
+describe('candidate index', () => {
   it('gives the same decisions as scoring every flag', () => {
     const defs: FlagDefinition[] = [];
     const endpoints = ['/a', '/a/b', '/c/*', '/d/**', '/e'];
@@ -296,8 +314,10 @@ describe('endpoint prefilter', () => {
     }
     const withPrefilter = snapshotOf(defs);
     const without: Snapshot = { ...withPrefilter, prefilter: undefined };
-    expect(withPrefilter.prefilter!.stats.byEndpoint).toBeGreaterThan(0);
-    expect(withPrefilter.prefilter!.stats.always).toBeGreaterThan(0);
+    const required = withPrefilter.prefilter!.stats.required;
+    expect(required.endpoint).toBeGreaterThan(0);
+    expect(required.endpoint).toBeLessThan(60);
+    expect(required.method).toBeGreaterThan(0);
     for (const endpoint of ['/a', '/a/b', '/c/x', '/c', '/d', '/d/y/z', '/e', '/zz', null]) {
       for (const method of ['GET', 'POST']) {
         for (const country of ['DE', null]) {
@@ -307,5 +327,43 @@ describe('endpoint prefilter', () => {
         }
       }
     }
+    expect(withPrefilter.prefilter!.stats.memoised).toBe(8);
+  });
+
+  it('prunes by required dimension only: a flag that can reach its threshold without one is kept', () => {
+    const s = snapshotOf([
+      // Needs both: weight 1 + 1, threshold 1.
+      flag({ name: 'both', profile: { method: { in: ['POST'] }, geo: { in: ['DE'] } } }),
+      // 0.5 is reachable with either dimension alone.
+      flag({ name: 'either', threshold: 0.5, profile: { method: { in: ['POST'] }, geo: { in: ['DE'] } } }),
+      // The size window and the hour window are required; 4 of 5 weights reach 0.8 without geo.
+      flag({
+        name: 'sized',
+        threshold: 0.8,
+        profile: {
+          payloadSize: { min: 100, max: 200, weight: 2 },
+          timeOfDay: { min: 22, max: 2, weight: 2 },
+          geo: { in: ['FR'] },
+        },
+      }),
+    ]);
+    const bits = (p: Partial<Parameters<typeof profileOf>[0]>) => {
+      const selected = s.prefilter!.select(profileOf(p)).candidates;
+      return s.flags.filter((f) => (selected[f.index >>> 5]! >>> (f.index & 31)) & 1).map((f) => f.name);
+    };
+    expect(bits({ method: 'POST', country: 'DE', hour: 12 })).toEqual(['both', 'either']);
+    expect(bits({ method: 'GET', country: 'DE', hour: 12 })).toEqual(['either']);
+    expect(bits({ method: 'GET', country: null, hour: 12 })).toEqual(['either']);
+    expect(bits({ method: 'GET', payloadSize: 100, hour: 23 })).toEqual(['either', 'sized']);
+    expect(bits({ method: 'GET', payloadSize: 200, hour: 0 })).toEqual(['either', 'sized']);
+    expect(bits({ method: 'GET', payloadSize: 201, hour: 23 })).toEqual(['either']);
+    expect(bits({ method: 'GET', payloadSize: 150, hour: 3 })).toEqual(['either']);
+    expect(bits({ method: 'GET', payloadSize: null, hour: 23 })).toEqual(['either']);
+    // Winner first: 'sized' scores 0.8, 'either' 0.5.
+    const d = decide(s, profileOf({ payloadSize: 150, hour: 1, country: 'DE' }), headersOf());
+    expect(d.matches.map((m) => [m.flag.name, m.score])).toEqual([
+      ['sized', 0.8],
+      ['either', 0.5],
+    ]);
   });
 });
