@@ -89,6 +89,8 @@ describe.skipIf(!redisServerAvailable())('RedisStore when Redis goes away', () =
     await seed(again, ['a', 'd']);
     await waitFor('resynced', () => s.holder.current.version === 12, 5000);
     expect(names(s.holder.current)).toEqual(['a', 'd']);
+    // The subscriber reconnects on its own backoff, which may end just after the resync.
+    await waitFor('feed back', () => s.holder.sync.feedConnected, 5000);
     expect(s.holder.sync).toMatchObject({ feedConnected: true, lastError: null, dataLossSuspected: false });
   });
 
