@@ -34,6 +34,7 @@
 // Android builds 0.08-0.10, to Samsung Internet 0.22, to desktop Chrome 0.41, to iPhone Safari
 // 0.60, to Firefox 0.73-0.83, to curl 0.94.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { avalanche32, FNV_OFFSET, fnvStep } from '../hash32.js';
 
 export const UA_EMBED_DIMS = 64;
 /** Characters of the user agent that the embedding looks at. Real UAs are ~100-300 long. */
@@ -91,9 +92,6 @@ export function createUaHasher(key: Buffer | string): UaHasher {
 // ---------------------------------------------------------------------------------------------
 // Embedding
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
 // Distinct seeds per feature kind, so that the token "x" and the 3-gram "x" land apart.
 const SEED_PRODUCT = 0x1b873593;
 const SEED_PAIR = 0x2f5a1c3e;
@@ -114,19 +112,9 @@ function isSpaceLike(c: number): boolean {
   return c <= 32 || (c >= 127 && c <= 160);
 }
 
-function mix(h: number, c: number): number {
-  return Math.imul(h ^ c, FNV_PRIME);
-}
-
+const mix = fnvStep;
 /** Final avalanche so that nearby hashes spread over dimensions and signs. */
-function finish(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+const finish = avalanche32;
 
 function hashCodes(s: string): number {
   let h = FNV_OFFSET;

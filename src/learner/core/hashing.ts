@@ -4,25 +4,9 @@
 // merge two values in a sketch, which makes counts larger and distinct counts smaller: the
 // privacy floor errs on the safe side.
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+import { avalanche32, hashString32 } from '../../hash32.js';
 
-/** Avalanche a 32-bit value so that nearby inputs spread over all bits. */
-export function avalanche32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** 32-bit FNV-1a of a string's UTF-16 code units, avalanched; `seed` gives independent hashes. */
-export function hashString32(s: string, seed = 0): number {
-  let h = (FNV_OFFSET ^ seed) >>> 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
-  return avalanche32(h);
-}
+export { avalanche32, hashString32 };
 
 function hexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
