@@ -6,28 +6,15 @@
 // share the group (each learns from its share of the samples). Same configuration variables as
 // the sidecar (REDIS_URL, PROFLAG_PREFIX, PROFLAG_REDIS_CLUSTER_NODES, LOG_LEVEL, ...).
 import { hostname } from 'node:os';
-import { ConfigError, loadConfig, unknownVariables } from './config/config.js';
 import { LEARNER_GROUP, startStreamConsumer } from './learner/fleet.js';
 import { Learner } from './learner/learner.js';
 import { learnerRedis } from './learner/learning.js';
 import { createRedisProposalWriter } from './learner/proposalStore.js';
 import { redisKeys } from './store/redisKeys.js';
-import { createLogger } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
+import { runProcess } from './processRunner.js';
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`proflag learner: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const logger = createLogger(config.logLevel);
-  for (const hint of unknownVariables(process.env)) logger.warn(hint);
+runProcess('proflag learner', async (config, logger) => {
   const metrics = createMetrics({ defaultMetrics: false });
   const keys = redisKeys(config.prefix);
   const consumerName = `${hostname()}-${process.pid}`;
@@ -65,31 +52,12 @@ async function main(): Promise<void> {
   const statsTimer = setInterval(() => logger.info({ ...learner.stats, ...consumer.stats }, 'learner stats'), 30_000);
   statsTimer.unref();
 
-  let signalled = false;
-  const shutdown = (signal: string) => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    logger.info({ signal }, 'shutting down');
-    clearInterval(statsTimer);
-    consumer.stop().then(
-      () => {
-        commands.disconnect();
-        blocking.disconnect();
-        process.exit(0);
-      },
-      () => process.exit(1),
-    );
+  return {
+    async stop() {
+      clearInterval(statsTimer);
+      await consumer.stop();
+      commands.disconnect();
+      blocking.disconnect();
+    },
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-}
-
-process.on('uncaughtException', (err) => {
-  process.stderr.write(`proflag learner: uncaught exception: ${err.stack ?? err.message}\n`);
-  process.exit(70);
-});
-
-main().catch((err: Error) => {
-  process.stderr.write(`proflag learner: failed to start: ${err.stack ?? err.message}\n`);
-  process.exit(1);
 });
