@@ -3,7 +3,6 @@
 // turns it into an enabled flag; a route action is added with `ffr get | jq | ffr put -` (a
 // proposal never routes by itself: the learner does not know the upstream clusters); the
 // sidecar then routes the pattern's requests and leaves the rest alone.
-import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERNS } from '../../bench/scenarios/catalog.js';
@@ -13,31 +12,12 @@ import { createProfileDetector } from '../../src/learner/core/detector/profileDe
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import { runFfr } from '../helpers/ffr.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { e2eEnv, flagsOf } from './routingTable.js';
 
-const FFR = new URL('../../scripts/ffr', import.meta.url).pathname;
-
-function ffr(r: TestRedis, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(FFR, args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        REDIS_URL: r.url,
-        PROFLAG_PREFIX: r.prefix,
-        PROFLAG_ACTOR: 'e2e',
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function ffr(r: TestRedis, args: string[], input = '') {
+  return runFfr(r, args, { input, env: { PROFLAG_ACTOR: 'e2e' } });
 }
 
 function emulated(r: RawRequest): EmulatedRequest {

@@ -1,25 +1,20 @@
 // scripts/ffr against a real Redis: every command, its refusals, its atomic writes (version,
 // change channel, audit stream), and a running RedisStore that sees what it writes.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { redisKeys, type RedisKeys } from '../../src/store/redisKeys.js';
+import { runFfr, type FfrOptions, type FfrRun } from '../helpers/ffr.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { freePort, redisServer, redisServerAvailable } from '../helpers/redisServer.js';
 import { flagJson, waitFor, waitForAsync } from '../helpers/storeKit.js';
 import { client, closeStores, makeStore } from '../helpers/storeFixture.js';
 
-const FFR = new URL('../../scripts/ffr', import.meta.url).pathname;
 const EXAMPLES = new URL('../../examples/flags/', import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = FfrRun;
 
 let r: TestRedis;
 let k: RedisKeys;
@@ -28,29 +23,9 @@ let sub: Redis;
 let published: string[];
 let dir: string;
 
-function ffr(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(FFR, args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        REDIS_URL: r.url,
-        PROFLAG_PREFIX: r.prefix,
-        PROFLAG_ACTOR: 'tester',
-        // The schema check through node costs ~0.3 s a call: on only where a test asks.
-        PROFLAG_VALIDATE: 'basic',
-        ...options.env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-  });
+function ffr(args: string[], options: FfrOptions = {}): Promise<Run> {
+  // The schema check through node costs ~0.3 s a call: on only where a test asks.
+  return runFfr(r, args, { ...options, env: { PROFLAG_VALIDATE: 'basic', ...options.env } });
 }
 
 async function version(): Promise<string | null> {
