@@ -21,7 +21,7 @@ import { createProfileExtractor } from '../src/features/extract.js';
 import { parseIp } from '../src/features/ip.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import type { HeaderLookup, RequestProfile } from '../src/features/profile.js';
-import { decide, evaluateFlag, scoreFlag, type Decision, type FlagMatch } from '../src/matcher/match.js';
+import { decide, scoreFlag, type Decision } from '../src/matcher/match.js';
 import type { Snapshot } from '../src/matcher/snapshot.js';
 import { planMutation } from '../src/routing/mutationPlan.js';
 import {
@@ -37,6 +37,7 @@ import {
 } from './lib/fixtures.js';
 import { createRng, median, nowNs, percentiles, Samples, warmUp } from './lib/stats.js';
 import { LazyHeaders } from './prototypes/lazyHeaders.js';
+import { decideByScoringEveryFlag } from '../test/helpers/decideReference.js';
 
 const BATCH = 200;
 const WARM_POOL = 512;
@@ -125,28 +126,7 @@ export function decisionKey(d: Decision): string {
 /** The decision by scoring every flag with every slot's distance: what decide() must equal. */
 function decideByFullScan(snapshot: Snapshot, profile: RequestProfile, headers: HeaderLookup): Decision {
   const distances = snapshot.uaIndex ? snapshot.uaIndex.nearestDistances(profile.uaVector, profile.uaHash) : null;
-  const matches: FlagMatch[] = [];
-  for (const flag of snapshot.flags) {
-    const m = evaluateFlag(flag, profile, headers, distances);
-    if (m) matches.push(m);
-  }
-  matches.sort(
-    (a, b) =>
-      b.flag.priority - a.flag.priority ||
-      b.score - a.score ||
-      (a.flag.name < b.flag.name ? -1 : a.flag.name > b.flag.name ? 1 : 0),
-  );
-  let route: Decision['route'] = null;
-  const setHeaders = new Map<string, string>();
-  const removed = new Set<string>();
-  for (const m of matches) {
-    if (route === null && m.actions.route !== null) route = { cluster: m.actions.route, flag: m.flag.name };
-    for (const [name, value] of m.actions.setHeaders) {
-      if (!setHeaders.has(name) && !removed.has(name)) setHeaders.set(name, value);
-    }
-    for (const name of m.actions.removeHeaders) if (!setHeaders.has(name)) removed.add(name);
-  }
-  return { matches, route, setHeaders, removeHeaders: [...removed] };
+  return decideByScoringEveryFlag(snapshot, profile, headers, distances);
 }
 
 /** Candidates decide() scores for a profile (the bits set in the selection). */

@@ -2,7 +2,7 @@
 // only when a flag could still reach its threshold. None of that may change a decision: here
 // random snapshots (every dimension, UA ranges embedded by the real embedder, random weights,
 // thresholds, priorities, rollouts and variants) meet random requests, and decide() must give
-// exactly what scoring every flag with every distance gives (decideReference below): the same
+// exactly what scoring every flag with every distance gives (decideByScoringEveryFlag in test/helpers/decideReference.ts): the same
 // matches in the same order with the same scores (bit for bit), variants and values, the same
 // route and the same header changes.
 import fc from 'fast-check';
@@ -12,10 +12,11 @@ import { createUaHasher, embedUserAgent } from '../../../src/features/userAgent.
 import { parseFlagValue, type FlagDefinition } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { explain } from '../../../src/matcher/explain.js';
-import { decide, evaluateFlag, type Decision, type FlagMatch } from '../../../src/matcher/match.js';
+import { decide, type Decision } from '../../../src/matcher/match.js';
 import type { Snapshot } from '../../../src/matcher/snapshot.js';
 import { uaIndexBuilder } from '../../../src/matcher/uaIndexImpl.js';
 import { syntheticUserAgents } from '../../helpers/uaCorpus.js';
+import { decideByScoringEveryFlag } from '../../helpers/decideReference.js';
 
 const BASE_UAS = [
   'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
@@ -238,38 +239,6 @@ function referenceDistances(
   return out;
 }
 
-function decideReference(
-  snapshot: Snapshot,
-  profile: RequestProfile,
-  headers: HeaderLookup,
-  distances: Float64Array,
-): Decision {
-  const matches: FlagMatch[] = [];
-  for (const flag of snapshot.flags) {
-    const m = evaluateFlag(flag, profile, headers, distances);
-    if (m) matches.push(m);
-  }
-  matches.sort(
-    (a, b) =>
-      b.flag.priority - a.flag.priority ||
-      b.score - a.score ||
-      (a.flag.name < b.flag.name ? -1 : a.flag.name > b.flag.name ? 1 : 0),
-  );
-  let route: Decision['route'] = null;
-  const setHeaders = new Map<string, string>();
-  const removed: string[] = [];
-  for (const m of matches) {
-    if (route === null && m.actions.route !== null) route = { cluster: m.actions.route, flag: m.flag.name };
-    for (const [name, value] of m.actions.setHeaders) {
-      if (!setHeaders.has(name) && !removed.includes(name)) setHeaders.set(name, value);
-    }
-    for (const name of m.actions.removeHeaders) {
-      if (!setHeaders.has(name) && !removed.includes(name)) removed.push(name);
-    }
-  }
-  return { matches, route, setHeaders, removeHeaders: removed };
-}
-
 /** Everything a decision says, with scores as exact bit patterns. */
 function summary(d: Decision) {
   return {
@@ -314,7 +283,7 @@ describe('decide() with candidate pruning and lazy UA distances', () => {
               Array.from(distances),
             );
           }
-          const want = summary(decideReference(full, profile, h, distances));
+          const want = summary(decideByScoringEveryFlag(full, profile, h, distances));
           expect(summary(decide(fast, profile, h))).toEqual(want);
           expect(summary(decide(unpruned, profile, h))).toEqual(want);
           matched += want.matches.length;
