@@ -4,7 +4,10 @@
 // HCM-added headers, attributes on the first message, one reply per message of the same
 // phase within message_timeout, mutations applied with Envoy's rules, the route
 // re-resolved on clear_route_cache through a cluster_header route with a default fallback,
-// and the stream closed with END_STREAM then RST_STREAM.
+// and the stream closed with END_STREAM then RST_STREAM. It also plays the rest of the
+// exchange when asked to: `immediate_response` as a local reply (no response phase for it),
+// `mode_override` (with allow_mode_override), an upstream that answers per cluster, and the
+// response-headers phase with Envoy's mutation rules for responses.
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -18,12 +21,25 @@ interface OfficialHeaderValue {
   value?: string;
   raw_value?: Buffer;
 }
+interface OfficialImmediateResponse {
+  status?: { code?: string | number };
+  headers?: CommonResponse['header_mutation'];
+  body?: Buffer;
+  details?: string;
+}
+interface OfficialProcessingMode {
+  request_header_mode?: string;
+  response_header_mode?: string;
+  request_body_mode?: string;
+  response_body_mode?: string;
+}
 interface OfficialResponse {
   request_headers?: { response?: CommonResponse };
   request_body?: { response?: CommonResponse };
   response_headers?: { response?: CommonResponse };
-  immediate_response?: { status?: { code?: string | number } };
+  immediate_response?: OfficialImmediateResponse;
   dynamic_metadata?: { fields?: Record<string, unknown> };
+  mode_override?: OfficialProcessingMode;
   response?: string;
 }
 interface CommonResponse {
@@ -36,6 +52,8 @@ interface CommonResponse {
 }
 
 let clientCtor: grpc.ServiceClientConstructor | null = null;
+/** envoy.type.v3.StatusCode names → numbers, from the same official protos. */
+const statusCodes = new Map<string, number>();
 
 /** The ExternalProcessor client generated from Envoy's own protos. */
 export function officialExtProcClient(): grpc.ServiceClientConstructor {
@@ -50,11 +68,19 @@ export function officialExtProcClient(): grpc.ServiceClientConstructor {
     oneofs: true,
     includeDirs,
   });
+  const statusEnum = def['envoy.type.v3.StatusCode'] as { type?: { value?: { name: string; number: number }[] } };
+  for (const v of statusEnum.type?.value ?? []) statusCodes.set(v.name, v.number);
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     envoy: { service: { ext_proc: { v3: { ExternalProcessor: grpc.ServiceClientConstructor } } } };
   };
   clientCtor = pkg.envoy.service.ext_proc.v3.ExternalProcessor;
   return clientCtor;
+}
+
+/** An immediate_response status as Envoy reads it: the enum's number; below 200 (or unset) is 200. */
+function immediateStatus(code: string | number | undefined): number {
+  const n = typeof code === 'number' ? code : code === undefined ? 0 : (statusCodes.get(code) ?? Number(code));
+  return Number.isFinite(n) && n >= 200 ? n : 200;
 }
 
 export interface EmulatedRequest {
@@ -70,6 +96,16 @@ export interface EmulatedRequest {
   body?: Buffer[];
 }
 
+/** What the upstream cluster answers; 'reset' ends the request without response headers. */
+export type UpstreamAnswer = { status: number; headers?: Record<string, string> } | 'reset';
+
+/** The upstream as seen by the router: which cluster, and the request as it arrives there. */
+export interface UpstreamRequest {
+  cluster: string;
+  path: string;
+  headers: ReadonlyMap<string, string>;
+}
+
 export interface EmulatorOptions {
   routeHeader?: string;
   defaultCluster?: string;
@@ -81,6 +117,12 @@ export interface EmulatorOptions {
   internalOnlyHeaders?: string[];
   /** processing_mode.request_body_mode: NONE (default), BUFFERED (one message) or STREAMED. */
   requestBodyMode?: 'NONE' | 'BUFFERED' | 'STREAMED';
+  /** allow_mode_override: honour `mode_override` in replies to headers messages. */
+  allowModeOverride?: boolean;
+  /** Prefix routes tried (in order) after the cluster_header route and before the default. */
+  pathRoutes?: readonly { prefix: string; cluster: string }[];
+  /** The upstream's answer; default 200 with no headers. */
+  upstream?: (req: UpstreamRequest) => UpstreamAnswer;
 }
 
 export interface EmulatedOutcome {
@@ -96,11 +138,37 @@ export interface EmulatedOutcome {
   /** Mutations Envoy would silently ignore (mutation_rules defaults). */
   rejectedMutations: number;
   error: string | null;
+  /** The `:path` the upstream receives (after any rewrite). */
+  path: string;
+  /** True when the answer is a local reply from `immediate_response` (no upstream was called). */
+  localReply: boolean;
+  /** The body the client gets from a local reply (empty otherwise: the emulator has no bodies). */
+  body: Buffer;
+  /** `%RESPONSE_CODE_DETAILS%` of a local reply (spaces become `_`), else null. */
+  details: string | null;
+  /** Response headers as the client receives them (after the response-phase mutation). */
+  responseHeaders: Map<string, string>;
+  /** Whether the response_headers message was sent to the processor. */
+  responsePhaseSent: boolean;
+  /** ProcessingRequest messages Envoy sent on this stream. */
+  messagesSent: number;
 }
 
-const ENVOY_OWNED = (name: string) => name.startsWith(':') || name === 'host' || name.startsWith('x-envoy-');
+/**
+ * mutation_rules defaults: changes to these are silently ignored (and counted). `:path` and,
+ * in responses, `:status` are mutable; the other pseudo-headers, `host` and `x-envoy-*` are not.
+ */
+function ignoredByDefault(name: string, direction: 'request' | 'response'): boolean {
+  if (name === 'host' || name.startsWith('x-envoy-')) return true;
+  if (!name.startsWith(':')) return false;
+  return direction === 'request' ? name !== ':path' : name !== ':status';
+}
+
+const VALID_NAME = /^:?[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
 class MutationError extends Error {}
+
+type HeaderMode = 'SEND' | 'SKIP';
 
 export class EnvoyEmulator {
   private readonly client: grpc.Client & { Process(): grpc.ClientDuplexStream<unknown, OfficialResponse> };
@@ -117,6 +185,9 @@ export class EnvoyEmulator {
       sendResponseHeaders: options.sendResponseHeaders ?? false,
       internalOnlyHeaders: options.internalOnlyHeaders ?? [],
       requestBodyMode: options.requestBodyMode ?? 'NONE',
+      allowModeOverride: options.allowModeOverride ?? false,
+      pathRoutes: options.pathRoutes ?? [],
+      upstream: options.upstream ?? (() => ({ status: 200 })),
     };
   }
 
@@ -184,21 +255,94 @@ export class EnvoyEmulator {
       dynamicMetadata: null,
       rejectedMutations: 0,
       error: null,
+      path: req.path,
+      localReply: false,
+      body: Buffer.alloc(0),
+      details: null,
+      responseHeaders: new Map(),
+      responsePhaseSent: false,
+      messagesSent: 0,
     };
-    const finish = () => {
+    // Once the processor is skipped (fail-open or a clean close), nothing more goes to it.
+    let processorActive = true;
+    let streamClosed = false;
+    const closeStream = () => {
+      if (streamClosed) return;
+      streamClosed = true;
       // Envoy's close(): END_STREAM, then at once RST_STREAM.
       call.end();
       call.cancel();
+    };
+    const send = (message: Record<string, unknown>) => {
+      outcome.messagesSent++;
+      call.write(message);
+    };
+    const snapshotUpstream = () => {
+      outcome.upstreamHeaders = new Map();
       for (const [k, v] of headers)
         if (k !== this.opts.routeHeader) outcome.upstreamHeaders.set(k, v.toString('latin1'));
+      outcome.path = headers.get(':path')?.toString('latin1') ?? '';
+    };
+    const finish = () => {
+      closeStream();
+      if (!outcome.localReply && outcome.upstreamHeaders.size === 0) snapshotUpstream();
       return outcome;
     };
-    const fail = (why: string, status: number) => {
+    /** A failed exchange: fail-open continues without the processor, fail-closed replies `status`. */
+    const fail = (why: string, status: number): 'failed-closed' | 'skipped' => {
       outcome.error = why;
-      if (this.opts.failureModeAllow) outcome.processorSkipped = true;
-      else outcome.status = status;
-      return finish();
+      processorActive = false;
+      closeStream();
+      if (this.opts.failureModeAllow) {
+        outcome.processorSkipped = true;
+        return 'skipped';
+      }
+      outcome.status = status;
+      return 'failed-closed';
     };
+    /** Await one reply; null when the processor is out of the picture (skipped or failed). */
+    const awaitReply = async (phase: string): Promise<OfficialResponse | 'failed-closed' | null> => {
+      const reply = await next();
+      if (reply === 'timeout') return fail(`per-message timeout${phase}`, 504) === 'skipped' ? null : 'failed-closed';
+      if (reply instanceof Error) {
+        // A clean OK close before replying means "continue without me", whatever the mode.
+        if (closedByServer && !streamError) {
+          outcome.processorSkipped = true;
+          processorActive = false;
+          closeStream();
+          return null;
+        }
+        return fail(reply.message, 500) === 'skipped' ? null : 'failed-closed';
+      }
+      return reply;
+    };
+    const localReply = (immediate: OfficialImmediateResponse) => {
+      outcome.localReply = true;
+      outcome.status = immediateStatus(immediate.status?.code);
+      outcome.body = Buffer.isBuffer(immediate.body) ? immediate.body : Buffer.alloc(0);
+      outcome.details = typeof immediate.details === 'string' ? immediate.details.replace(/ /g, '_') : null;
+      outcome.responseHeaders = new Map();
+      // Checked with the mutation rules since 1.32: bad entries are dropped, the reply still goes.
+      for (const opt of immediate.headers?.set_headers ?? []) {
+        const h = opt.header;
+        if (!h || !VALID_NAME.test(h.key) || h.key.startsWith(':') || ignoredByDefault(h.key, 'response')) {
+          outcome.rejectedMutations++;
+          continue;
+        }
+        const value = Buffer.isBuffer(h.raw_value) ? h.raw_value.toString('latin1') : '';
+        if (/[\r\n\0]/.test(value)) {
+          outcome.rejectedMutations++;
+          continue;
+        }
+        outcome.responseHeaders.set(h.key, value);
+      }
+      processorActive = false;
+      closeStream();
+      return outcome;
+    };
+
+    let responseHeaderMode: HeaderMode = this.opts.sendResponseHeaders ? 'SEND' : 'SKIP';
+    let requestBodyMode: string = this.opts.requestBodyMode;
 
     const first: Record<string, unknown> = {
       request_headers: {
@@ -211,44 +355,50 @@ export class EnvoyEmulator {
         'envoy.filters.http.ext_proc': { fields: { 'source.address': { stringValue: req.sourceAddress } } },
       };
     }
-    call.write(first);
+    send(first);
 
-    const reply = await next();
-    if (reply === 'timeout') return fail('per-message timeout', 504);
-    if (reply instanceof Error) {
-      // A clean OK close before replying means "continue without me", whatever the mode.
-      if (closedByServer && !streamError) {
-        outcome.processorSkipped = true;
-        return finish();
-      }
-      return fail(reply.message, 500);
-    }
-    if (reply.immediate_response) {
-      outcome.status = Number(reply.immediate_response.status?.code ?? 200);
-      return finish();
-    }
-    if (!reply.request_headers) return fail(`spurious reply ${reply.response ?? '(empty)'}`, 500);
-    try {
-      this.applyMutation(headers, reply.request_headers.response, outcome);
-    } catch (err) {
-      // Invalid mutations fail closed whatever failure_mode_allow says.
-      outcome.status = 500;
-      outcome.error = (err as Error).message;
-      return finish();
-    }
-    if (reply.dynamic_metadata) outcome.dynamicMetadata = reply.dynamic_metadata as Record<string, unknown>;
-
-    if (req.body && this.opts.requestBodyMode !== 'NONE') {
-      // BUFFERED: the whole body in one message; STREAMED: one message per chunk.
-      const chunks = this.opts.requestBodyMode === 'BUFFERED' ? [Buffer.concat(req.body)] : req.body;
-      for (let i = 0; i < chunks.length; i++) {
-        call.write({ request_body: { body: chunks[i], end_of_stream: i === chunks.length - 1 } });
-        const r = await next();
-        if (r === 'timeout') return fail('per-message timeout (body)', 504);
-        if (r instanceof Error) return fail(r.message, 500);
-        if (!r.request_body) return fail('spurious body-phase reply', 500);
+    const reply = await awaitReply('');
+    if (reply === 'failed-closed') return finish();
+    if (reply !== null) {
+      if (reply.immediate_response) return localReply(reply.immediate_response);
+      if (!reply.request_headers) {
+        if (fail(`spurious reply ${reply.response ?? '(empty)'}`, 500) === 'failed-closed') return finish();
+      } else {
         try {
-          this.applyMutation(headers, r.request_body.response, outcome);
+          this.applyMutation(headers, reply.request_headers.response, outcome, 'request');
+        } catch (err) {
+          // Invalid mutations fail closed whatever failure_mode_allow says.
+          outcome.status = 500;
+          outcome.error = (err as Error).message;
+          return finish();
+        }
+        if (reply.dynamic_metadata) outcome.dynamicMetadata = reply.dynamic_metadata as Record<string, unknown>;
+        if (reply.mode_override && this.opts.allowModeOverride) {
+          // Header modes left DEFAULT mean "unchanged"; body modes are always literal.
+          const o = reply.mode_override;
+          if (o.response_header_mode === 'SEND' || o.response_header_mode === 'SKIP') {
+            responseHeaderMode = o.response_header_mode;
+          }
+          requestBodyMode = o.request_body_mode ?? 'NONE';
+        }
+      }
+    }
+
+    if (processorActive && req.body && requestBodyMode !== 'NONE') {
+      // BUFFERED: the whole body in one message; STREAMED: one message per chunk.
+      const chunks = requestBodyMode === 'BUFFERED' ? [Buffer.concat(req.body)] : req.body;
+      for (let i = 0; i < chunks.length && processorActive; i++) {
+        send({ request_body: { body: chunks[i], end_of_stream: i === chunks.length - 1 } });
+        const r = await awaitReply(' (body)');
+        if (r === 'failed-closed') return finish();
+        if (r === null) break;
+        if (r.immediate_response) return localReply(r.immediate_response);
+        if (!r.request_body) {
+          if (fail('spurious body-phase reply', 500) === 'failed-closed') return finish();
+          break;
+        }
+        try {
+          this.applyMutation(headers, r.request_body.response, outcome, 'request');
         } catch (err) {
           outcome.status = 500;
           outcome.error = (err as Error).message;
@@ -258,32 +408,70 @@ export class EnvoyEmulator {
       }
     }
 
-    if (this.opts.sendResponseHeaders) {
-      call.write({
+    // The router: the upstream sees the mutated request on the (re-)resolved cluster.
+    snapshotUpstream();
+    const answer = this.opts.upstream({
+      cluster: outcome.cluster,
+      path: outcome.path,
+      headers: outcome.upstreamHeaders,
+    });
+    if (answer === 'reset') {
+      // No response headers: Envoy answers 503 itself; a local reply is not sent to ext_proc.
+      outcome.status = 503;
+      outcome.details = 'upstream_reset_before_response_started';
+      return finish();
+    }
+    outcome.status = answer.status;
+    const response = new Map<string, Buffer>([[':status', Buffer.from(String(answer.status))]]);
+    for (const [k, v] of Object.entries(answer.headers ?? {})) response.set(k.toLowerCase(), Buffer.from(v, 'latin1'));
+    response.set('x-envoy-upstream-service-time', Buffer.from('1'));
+
+    if (processorActive && responseHeaderMode === 'SEND') {
+      outcome.responsePhaseSent = true;
+      send({
         response_headers: {
-          headers: { headers: [{ key: ':status', raw_value: Buffer.from('200') }] },
+          headers: { headers: [...response].map(([key, v]) => ({ key, raw_value: v })) },
           end_of_stream: true,
         },
       });
-      const r2 = await next();
-      if (r2 === 'timeout') return fail('per-message timeout (response)', 504);
-      if (r2 instanceof Error) {
-        if (!(closedByServer && !streamError)) return fail(r2.message, 500);
-      } else if (!r2.response_headers) return fail('spurious response-phase reply', 500);
+      const r2 = await awaitReply(' (response)');
+      if (r2 === 'failed-closed') return finish();
+      if (r2 !== null) {
+        if (r2.immediate_response) return localReply(r2.immediate_response);
+        if (!r2.response_headers) {
+          if (fail('spurious response-phase reply', 500) === 'failed-closed') return finish();
+        } else {
+          try {
+            this.applyMutation(response, r2.response_headers.response, outcome, 'response');
+          } catch (err) {
+            // After response headers were started Envoy would reset; before, a 500 local reply.
+            outcome.status = 500;
+            outcome.error = (err as Error).message;
+            return finish();
+          }
+        }
+      }
     }
+    const status = Number(response.get(':status')?.toString('latin1'));
+    if (Number.isInteger(status) && status >= 200) outcome.status = status;
+    for (const [k, v] of response) if (k !== ':status') outcome.responseHeaders.set(k, v.toString('latin1'));
     return finish();
   }
 
-  /** What the cluster_header route (or the default route) picks for these headers. */
+  /** What the router picks: the cluster_header route, then the prefix routes, then the default. */
   private routeFor(headers: Map<string, Buffer>): string {
     const value = headers.get(this.opts.routeHeader)?.toString('latin1');
-    return value && value.length > 0 ? value : this.opts.defaultCluster;
+    if (value && value.length > 0) return value;
+    const path = headers.get(':path')?.toString('latin1') ?? '';
+    for (const route of this.opts.pathRoutes) if (path.startsWith(route.prefix)) return route.cluster;
+    return this.opts.defaultCluster;
   }
 
   private applyMutation(
     headers: Map<string, Buffer>,
     common: CommonResponse | undefined,
     outcome: EmulatedOutcome,
+    direction: 'request' | 'response',
   ): void {
     const mutation = common?.header_mutation;
     for (const opt of mutation?.set_headers ?? []) {
@@ -293,11 +481,22 @@ export class EnvoyEmulator {
       const hasRaw = Buffer.isBuffer(h.raw_value) && h.raw_value.length > 0;
       if (hasValue && hasRaw) throw new MutationError('Only one of value or raw_value in HeaderValue may be set');
       const value = hasRaw ? h.raw_value! : Buffer.alloc(0); // value-only becomes empty (envoy#31555)
-      if (/[\r\n\0]/.test(value.toString('latin1')) || !/^[a-z0-9!#$%&'*+.^_`|~:-]+$/.test(h.key)) {
+      if (/[\r\n\0]/.test(value.toString('latin1')) || !VALID_NAME.test(h.key)) {
         throw new MutationError(`invalid header ${JSON.stringify(h.key)}`);
       }
-      if (ENVOY_OWNED(h.key)) {
+      if (ignoredByDefault(h.key, direction)) {
         outcome.rejectedMutations++;
+        continue;
+      }
+      if (h.key.startsWith(':')) {
+        // Pseudo-headers can't be appended; an invalid :status (< 200) or an empty :path is ignored.
+        const text = value.toString('latin1');
+        const invalid = h.key === ':status' ? !(Number(text) >= 200 && Number(text) <= 999) : !text.startsWith('/');
+        if (opt.append?.value === true || invalid) {
+          outcome.rejectedMutations++;
+          continue;
+        }
+        headers.set(h.key, value);
         continue;
       }
       if (opt.append?.value === true && headers.has(h.key)) {
@@ -306,14 +505,15 @@ export class EnvoyEmulator {
     }
     for (const name of mutation?.remove_headers ?? []) {
       if (name.startsWith(':') || name === 'host') throw new MutationError(`cannot remove ${name}`);
-      if (ENVOY_OWNED(name)) {
+      if (ignoredByDefault(name, direction)) {
         outcome.rejectedMutations++;
         continue;
       }
       headers.delete(name);
     }
     // The route was resolved before ext_proc answered; only clear_route_cache (with a
-    // header_mutation present, even an empty one) makes Envoy resolve it again.
-    if (common?.clear_route_cache && mutation) outcome.cluster = this.routeFor(headers);
+    // header_mutation present, even an empty one) makes Envoy resolve it again. Only the
+    // request direction of a downstream filter clears it.
+    if (direction === 'request' && common?.clear_route_cache && mutation) outcome.cluster = this.routeFor(headers);
   }
 }
