@@ -194,20 +194,20 @@ export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPoli
   }
 
   const range: LearnedRange = { methods, endpoints, countries, userAgent, size, hours };
-  const coherent = `${p.minDimensionCoverage * 100}% of the cluster in values with ≥ ${k} clients`;
+  const coherent = (): string => `${p.minDimensionCoverage * 100}% of the cluster in values with ≥ ${k} clients`;
   if (rangeDimensions(range) < 2) {
     const found = Object.keys(dims).join(', ') || 'none';
     return {
       ok: false,
       code: 'few-dimensions',
-      reason: `fewer than two coherent dimensions (found: ${found}; a dimension needs ${coherent})`,
+      reason: `fewer than two coherent dimensions (found: ${found}; a dimension needs ${coherent()})`,
     };
   }
   if (!endpoints && !countries && !userAgent)
     return {
       ok: false,
       code: 'no-anchor-dimension',
-      reason: `no endpoint, country or user-agent dimension holds ${coherent}`,
+      reason: `no endpoint, country or user-agent dimension holds ${coherent()}`,
     };
   if (coverage < p.minRangeCoverage)
     return {
