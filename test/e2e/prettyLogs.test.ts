@@ -36,7 +36,7 @@ describe('log format by stdout', () => {
     const quoted = [process.execPath, ...NODE_ARGS].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
     const { code, out } = await run('script', ['-qec', quoted, '/dev/null']);
     expect(code).toBe(0);
-    const text = out.replace(/\x1b\[[0-9;]*m/g, ''); // eslint-disable-line no-control-regex -- colour codes
+    const text = out.replace(/\x1b\[[0-9;]*m/g, ''); // without colour codes
     expect(text).toMatch(/\[\d\d:\d\d:\d\d\.\d{3}\] INFO: proflag started/);
     expect(text).toContain('ip: "[redacted]"');
     expect(text).not.toContain('{"level"');
