@@ -198,3 +198,26 @@ describe('clientCountReport', () => {
     expect(clientCountReport(3, 5, false)).toEqual({ text: '3', atLeast: 3, floorReached: false });
   });
 });
+
+describe('formatLearnerReport without a learner (publish mode)', () => {
+  it('shows the sample counts and the note', () => {
+    const text = formatLearnerReport({
+      version: 1,
+      generatedAt: '2026-03-02T10:00:00.000Z',
+      mode: 'publish',
+      samples: {
+        accepted: 12_000,
+        learned: 11_990,
+        dropped: { rate: 4, full: 0, publish: 10, decode: 0 },
+        queueLength: 2,
+      },
+      learner: null,
+      note: 'samples go to the proflag:samples stream',
+    });
+    expect(text).toBe(
+      'proflag learner (publish) at 2026-03-02T10:00:00.000Z\n' +
+        'samples: 12,000 accepted, 11,990 published, dropped 4 (rate), 10 (publish), 2 queued\n' +
+        'samples go to the proflag:samples stream\n',
+    );
+  });
+});
