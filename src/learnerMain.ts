@@ -4,11 +4,14 @@
 // `proflag-learners` (XREADGROUP), runs the same Learner as the in-process mode, and writes
 // proposals to `<prefix>proposal:<id>` / `<prefix>proposals`. Several of these processes may
 // share the group (each learns from its share of the samples). Same configuration variables as
-// the sidecar (REDIS_URL, PROFLAG_PREFIX, PROFLAG_REDIS_CLUSTER_NODES, LOG_LEVEL, ...).
+// the sidecar (REDIS_URL, PROFLAG_PREFIX, PROFLAG_REDIS_CLUSTER_NODES, LOG_LEVEL, ...); its own
+// HTTP port (/metrics, /healthz, GET /learner) is PROFLAG_LEARNER_ADMIN_ADDR.
 import { hostname } from 'node:os';
+import { startLearnerAdminServer } from './admin/learnerAdmin.js';
 import { LEARNER_GROUP, startStreamConsumer } from './learner/fleet.js';
 import { Learner } from './learner/learner.js';
 import { learnerRedis } from './learner/learning.js';
+import { EMPTY_DROPS, type LearnerReport } from './learner/learnerReport.js';
 import { createRedisProposalWriter } from './learner/proposalStore.js';
 import { redisKeys } from './store/redisKeys.js';
 import { createMetrics } from './telemetry/metrics.js';
@@ -45,8 +48,34 @@ runProcess('proflag learner', async (config, logger) => {
     logger,
     metrics,
   });
+  const report = (): LearnerReport => {
+    const s = consumer.stats;
+    return {
+      version: 1,
+      generatedAt: new Date().toISOString(),
+      mode: 'fleet',
+      samples: {
+        accepted: s.consumed + s.malformed,
+        learned: s.consumed,
+        dropped: { ...EMPTY_DROPS, decode: s.malformed },
+        queueLength: 0,
+      },
+      learner: learner.explain(),
+      note: `consumer ${consumerName} of group ${LEARNER_GROUP} on ${keys.samples}: this learner sees its share of the stream`,
+    };
+  };
+  const admin = await startLearnerAdminServer(config.learnerAdminAddr, {
+    registry: metrics.registry,
+    learnerState: report,
+  });
   logger.info(
-    { component: 'learner', stream: keys.samples, group: LEARNER_GROUP, consumer: consumerName },
+    {
+      component: 'learner',
+      stream: keys.samples,
+      group: LEARNER_GROUP,
+      consumer: consumerName,
+      admin: `${config.learnerAdminAddr.replace(/:\d+$/, '')}:${admin.port}`,
+    },
     'fleet learner started',
   );
   const statsTimer = setInterval(() => logger.info({ ...learner.stats, ...consumer.stats }, 'learner stats'), 30_000);
@@ -56,6 +85,7 @@ runProcess('proflag learner', async (config, logger) => {
     async stop() {
       clearInterval(statsTimer);
       await consumer.stop();
+      await admin.close();
       commands.disconnect();
       blocking.disconnect();
     },

@@ -123,6 +123,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     registry: metrics.registry,
     snapshot: () => holder.current,
     extract,
+    learnerState: () => learning?.report() ?? null,
     readiness: () => {
       const sync = holder.sync;
       return {

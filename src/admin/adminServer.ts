@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import type { HeaderLookup, RequestProfile } from '../features/profile.js';
 import { explain } from '../matcher/explain.js';
 import type { Snapshot } from '../matcher/snapshot.js';
+import { serveLearner, type LearnerStateSource } from './learnerRoute.js';
 
 export interface ReadinessState {
   /** True once a snapshot has been loaded from the configured store. */
@@ -22,6 +23,8 @@ export interface AdminDeps {
   readonly readiness: () => ReadinessState;
   readonly snapshot: () => Snapshot;
   readonly extract: (input: { headers: HeaderLookup; sourceAddress: string | null; nowMs: number }) => RequestProfile;
+  /** GET /learner (learnerRoute.ts); absent or null: no learner here. */
+  readonly learnerState?: LearnerStateSource;
 }
 
 const MAX_EXPLAIN_BODY = 64 * 1024;
@@ -89,6 +92,8 @@ export async function startAdminServer(
         case '/explain':
           await handleExplain(req, res, deps);
           return;
+        case '/learner':
+          return serveLearner(req, res, deps.learnerState);
         default:
           send(res, 404, { error: 'not found', paths: ['/metrics', '/healthz', '/readyz', '/explain'] });
       }

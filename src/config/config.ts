@@ -20,6 +20,8 @@ export interface Config {
   readonly prefix: string;
   readonly grpcAddr: string;
   readonly adminAddr: string;
+  /** The fleet learner's HTTP port (`npm run learner`): /metrics, /healthz, /learner. */
+  readonly learnerAdminAddr: string;
   readonly uaHashKey: Buffer;
   /** False when no PROFLAG_UA_HASH_KEY was given and a per-process random key is in use. */
   readonly uaHashKeyConfigured: boolean;
@@ -98,6 +100,7 @@ const envSchema = z.object({
     .default('proflag:'),
   PROFLAG_GRPC_ADDR: hostPort.default('0.0.0.0:50051'),
   PROFLAG_ADMIN_ADDR: hostPort.default('127.0.0.1:9464'),
+  PROFLAG_LEARNER_ADMIN_ADDR: hostPort.default('127.0.0.1:9465'),
   PROFLAG_UA_HASH_KEY: z.string().min(16, 'at least 16 characters').optional(),
   PROFLAG_ROUTE_HEADER: headerName.default('x-proflag-cluster'),
   PROFLAG_FLAGS_HEADER: headerName.default('x-proflag-flags'),
@@ -208,6 +211,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     prefix: e.PROFLAG_PREFIX,
     grpcAddr: e.PROFLAG_GRPC_ADDR,
     adminAddr: e.PROFLAG_ADMIN_ADDR,
+    learnerAdminAddr: e.PROFLAG_LEARNER_ADMIN_ADDR,
     uaHashKey: e.PROFLAG_UA_HASH_KEY ? Buffer.from(e.PROFLAG_UA_HASH_KEY, 'utf8') : randomBytes(32),
     uaHashKeyConfigured: e.PROFLAG_UA_HASH_KEY !== undefined,
     routeHeader: e.PROFLAG_ROUTE_HEADER,

@@ -25,6 +25,8 @@ import { Clustering, type Cluster, type ClusterMember } from './core/clustering.
 import { createProfileDetector, type ProfileDetector, type ProfileScore } from './core/detector/profileDetector.js';
 import { hexPrefix32 } from './core/hashing.js';
 import { noveltySplit, TrafficHistory } from './core/history.js';
+import { explainLearnerState, type LearnerState, type RecordedReason } from './core/explain.js';
+import type { NotProposed } from './core/notProposed.js';
 import { checkNovelty, generalizeRange, type NoveltyCriteria } from './core/novelty.js';
 import {
   DEFAULT_PROPOSAL_POLICY,
@@ -131,8 +133,8 @@ export class Learner {
   private absorbedCount = 0;
   private emitted = 0;
   private invalid = 0;
-  /** Why the last check of each cluster did not propose (for tests and debugging). */
-  readonly lastReasons = new Map<number, string>();
+  /** Why the last check of each cluster did not propose (GET /learner, tests). */
+  readonly lastReasons = new Map<number, RecordedReason>();
 
   constructor(options: LearnerOptions) {
     const k = options.minClients ?? 50;
@@ -276,6 +278,35 @@ export class Learner {
     );
   }
 
+  /**
+   * A read-only snapshot of the learner's state for GET /learner, built now from what the
+   * learner keeps anyway (nothing is recorded per sample for it). Nothing under the privacy floor.
+   */
+  explain(maxClusters?: number): LearnerState {
+    const length = this.history.length;
+    return explainLearnerState({
+      clusters: this.clustering.clusters,
+      families: this.families,
+      reasons: this.lastReasons,
+      isRetired: (id) => this.retired.has(id),
+      proposals: this.proposals,
+      nowMs: length > 0 ? this.history.timeAt(length - 1) : Number.NaN,
+      seq: this.history.total,
+      historyEvents: length,
+      stats: {
+        anomalies: this.anomalyCount,
+        absorbed: this.absorbedCount,
+        emitted: this.emitted,
+        invalid: this.invalid,
+        created: this.clustering.stats.created,
+        memoryBytes: this.memoryBytes,
+      },
+      detector: { observed: this.detector.observed, warmUpEvents: this.detector.warmUpEvents ?? null },
+      o: { ...this.o, coverageTarget: this.o.targetCoverage },
+      ...(maxClusters !== undefined ? { maxClusters } : {}),
+    });
+  }
+
   /** Clusters (read-only view for tests and diagnostics). */
   get clusters(): readonly Cluster[] {
     return this.clustering.clusters;
@@ -331,8 +362,8 @@ export class Learner {
     c.lastCheckEvents = c.events;
     c.lastCheckSeq = seq;
     const result = this.check(c, seq, nowMs);
-    if (typeof result === 'string') {
-      this.lastReasons.set(c.id, result);
+    if ('code' in result) {
+      this.lastReasons.set(c.id, { code: result.code, message: result.message, seq });
       if (this.lastReasons.size > 4 * this.o.maxClusters) {
         const first = this.lastReasons.keys().next().value;
         if (first !== undefined) this.lastReasons.delete(first);
@@ -345,18 +376,19 @@ export class Learner {
     return [result];
   }
 
-  private check(c: Cluster, seq: number, nowMs: number): ProposalEmission | string {
+  private check(c: Cluster, seq: number, nowMs: number): ProposalEmission | NotProposed {
     const r = rangeOfCluster(c, this.families, this.policy);
-    if (!r.ok) return r.reason;
+    if (!r.ok) return { code: r.code, message: r.reason };
     const novelty = checkNovelty(this.history, this.predicateOf(r.range), this.criteria);
-    if (!novelty.ok) return novelty.reason;
+    if (!novelty.ok) return { code: novelty.code, message: novelty.reason };
     const general = generalizeRange(this.history, r.range, novelty, (range) => this.predicateOf(range), this.criteria);
     const range = general.range;
     const coverage = general.dropped.reduce((cov, dim) => cov / (r.dimensions[dim] ?? 1), r.coverage);
     const dimensions: DimensionCoverage = { ...r.dimensions };
     for (const dim of general.dropped) delete dimensions[dim];
     const id = c.proposalId ?? proposalIdOf(range);
-    if (this.retired.has(id)) return 'proposal retired';
+    if (this.retired.has(id))
+      return { code: 'retired', message: `the same pattern's proposal ${id} was approved or rejected` };
     const tracked = this.proposals.get(id);
     const created = tracked === undefined;
     const topFamily = c.families.entries()[0];
@@ -378,7 +410,10 @@ export class Learner {
     const parsed = parseFlagValue(document);
     if (!parsed.ok) {
       this.invalid++;
-      return `invalid proposal: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      return {
+        code: 'invalid',
+        message: `invalid proposal: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      };
     }
     if (created) {
       this.proposals.set(id, { createdMs: nowMs, clusterId: c.id });

@@ -13,6 +13,7 @@ import { redisKeys } from '../store/redisKeys.js';
 import type { Logger } from '../telemetry/logger.js';
 import { streamPublisher } from './fleet.js';
 import { Learner, type LearnerOptions } from './learner.js';
+import { EMPTY_DROPS, type LearnerReport } from './learnerReport.js';
 import { createLogProposalWriter, createRedisProposalWriter, type ProposalWriter } from './proposalStore.js';
 import {
   inProcessHandler,
@@ -41,6 +42,8 @@ export interface Learning {
   readonly mode: 'in-process' | 'publish';
   /** The in-process learner (null in publish mode). */
   readonly learner: Learner | null;
+  /** GET /learner's document, built now. */
+  report(): LearnerReport;
   stop(): Promise<void>;
 }
 
@@ -75,8 +78,9 @@ export function startLearning(config: Config, deps: LearningDeps): Learning {
 
   let handler: SampleHandler;
   let learner: Learner | null = null;
+  let publisher: ReturnType<typeof streamPublisher> | null = null;
   if (mode === 'publish' && redis) {
-    handler = streamPublisher({
+    handler = publisher = streamPublisher({
       redis,
       streamKey: keys.samples,
       maxLen: config.learnStreamMaxLen,
@@ -111,11 +115,30 @@ export function startLearning(config: Config, deps: LearningDeps): Learning {
     { mode, sampleRate: config.learnSampleRate, maxPerSecond: config.learnMaxPerSecond, queue: config.learnQueueSize },
     'learner started',
   );
+  const report = (): LearnerReport => {
+    const r = runner.stats;
+    return {
+      version: 1,
+      generatedAt: new Date().toISOString(),
+      mode,
+      samples: {
+        accepted: r.queued,
+        learned: publisher ? publisher.published : (learner?.stats.observed ?? 0),
+        dropped: { ...EMPTY_DROPS, rate: r.droppedRate, full: r.droppedFull, publish: publisher?.failed ?? 0 },
+        queueLength: r.queueLength,
+      },
+      learner: learner?.explain() ?? null,
+      note: publisher
+        ? `samples go to the ${keys.samples} stream; the fleet learner (npm run learner) learns and explains itself on PROFLAG_LEARNER_ADMIN_ADDR`
+        : null,
+    };
+  };
   return {
     sink: runner.sink,
     runner,
     mode,
     learner,
+    report,
     async stop() {
       await runner.stop(2_000);
       redis?.disconnect();

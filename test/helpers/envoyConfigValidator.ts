@@ -47,6 +47,8 @@ export const BOOTSTRAP_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  // examples/istio/: removes proflag's headers before routing.
+  'envoy/extensions/http/early_header_mutation/header_mutation/v3/header_mutation.proto',
 ];
 
 export class EnvoyConfigError extends Error {
@@ -303,6 +305,22 @@ export function validateBootstrapObject(config: unknown): ValidationResult {
   // Round-trip through the wire format: proof that protobufjs took every field.
   const bytes = Bootstrap.encode(Bootstrap.fromObject(obj)).finish();
   const decoded = Bootstrap.toObject(Bootstrap.decode(bytes), { longs: String, enums: String });
+  return { decoded, deprecated: adapter.deprecated };
+}
+
+/**
+ * Validate a fragment as one Envoy message (e.g. an Istio EnvoyFilter patch value: a Cluster, an
+ * HttpFilter); `at` names it in errors. Throws EnvoyConfigError like validateBootstrapObject.
+ */
+export function validateEnvoyMessage(typeName: string, value: unknown, at = '$'): ValidationResult {
+  bootstrapRoot ??= loadOfficialRoot(BOOTSTRAP_FILES);
+  const type = bootstrapRoot.lookupType(typeName);
+  const adapter = new Adapter(bootstrapRoot);
+  const obj = adapter.message(type, value, at);
+  const decoded = type.toObject(type.decode(type.encode(type.fromObject(obj)).finish()), {
+    longs: String,
+    enums: String,
+  });
   return { decoded, deprecated: adapter.deprecated };
 }
 

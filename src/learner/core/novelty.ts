@@ -5,7 +5,8 @@
 //   - generalizeRange: drop dimensions that keep the range from holding more of the pattern,
 //     as long as the wider range still passes.
 import { noveltySplit, type NoveltySplit, type RangeTester, type TrafficHistory } from './history.js';
-import type { DimensionCoverage } from './proposal.js';
+import type { NotProposedCode } from './notProposed.js';
+import { percent, type DimensionCoverage } from './proposal.js';
 import { rangeDimensions, type LearnedRange } from './range.js';
 
 export interface NoveltyCriteria {
@@ -23,18 +24,51 @@ export interface NoveltyCriteria {
 
 export type NoveltyResult =
   | { readonly ok: true; readonly split: NoveltySplit; readonly positions: Int32Array; readonly count: number }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly code: NotProposedCode; readonly reason: string };
 
 export function checkNovelty(history: TrafficHistory, range: RangeTester, c: NoveltyCriteria): NoveltyResult {
   const scan = history.scan(range);
   const split = noveltySplit(scan.positions, scan.count, scan.length, c);
-  if (split === null)
-    return { ok: false, reason: 'no recent onset in the history (stationary, or too little baseline)' };
-  if (split.z < c.minZ) return { ok: false, reason: `increase not significant (z ${split.z.toFixed(1)})` };
+  if (split === null) return noOnset(scan.positions, scan.count, scan.length, c);
+  if (split.z < c.minZ)
+    return {
+      ok: false,
+      code: 'not-significant',
+      reason: `increase not significant: z ${split.z.toFixed(1)} (needs ${c.minZ}), rate ${percent(split.restShare)} before, ${percent(split.recentShare)} since`,
+    };
   if (split.restShare > c.maxBackgroundShare) {
-    return { ok: false, reason: `range holds ${(split.restShare * 100).toFixed(1)}% of earlier traffic` };
+    return {
+      ok: false,
+      code: 'background',
+      reason: `rate before the onset ${percent(split.restShare)} of traffic (at most ${percent(c.maxBackgroundShare)}): the range also holds older traffic`,
+    };
   }
   return { ok: true, split, positions: scan.positions, count: scan.count };
+}
+
+const grouped = (n: number): string => n.toLocaleString('en-US');
+
+/** Why no split qualified: too little history before the hits, or no rise at all. */
+function noOnset(
+  positions: Int32Array,
+  count: number,
+  length: number,
+  c: NoveltyCriteria,
+): { readonly ok: false; readonly code: NotProposedCode; readonly reason: string } {
+  let late = 0;
+  for (let j = count - 1; j >= 0 && positions[j]! >= c.minBefore; j--) late++;
+  if (length < c.minBefore + c.minHitsAfter || late < c.minHitsAfter) {
+    return {
+      ok: false,
+      code: 'short-baseline',
+      reason: `too little baseline: ${grouped(late)} of the range's ${grouped(count)} hits come after the first ${grouped(c.minBefore)} events of the history (${grouped(length)} events; needs ${c.minHitsAfter})`,
+    };
+  }
+  return {
+    ok: false,
+    code: 'no-onset',
+    reason: `no onset: rate ${percent(length > 0 ? count / length : 0)} over the last ${grouped(length)} events, with no rise of ${c.minLift}× or more (stationary)`,
+  };
 }
 
 /** Dimensions the generalisation may drop, in the profile's key names. */

@@ -31,6 +31,7 @@ import { rangeDimensions, type LearnedRange, type RangeUserAgent } from './range
 import { snapDown, snapUp } from './sizeSketch.js';
 import type { TopValues } from './topValues.js';
 import type { UaFamilies } from './uaFamily.js';
+import type { NotProposedCode } from './notProposed.js';
 
 /** Dimensions a range can have (the per-dimension coverage divides the miss by this). */
 export const RANGE_DIMENSIONS = 6;
@@ -86,7 +87,7 @@ export type RangeResult =
       readonly coverage: number;
       readonly dimensions: DimensionCoverage;
     }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly code: NotProposedCode; readonly reason: string };
 
 /** Values by support until `coverage`, each with ≥ k events and ≥ k clients. */
 function pickValues(
@@ -124,7 +125,8 @@ const ENDPOINT_OK = (e: string): boolean => e.length > 0 && e.length <= 1024 && 
  */
 export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPolicy, draft = false): RangeResult {
   const k = draft ? 2 : p.minClients;
-  if (!draft && (c.events < k || !c.clients.reachedFloor)) return { ok: false, reason: 'below the privacy floor' };
+  if (!draft && (c.events < k || !c.clients.reachedFloor))
+    return { ok: false, code: 'below-floor', reason: 'below the privacy floor' };
   const perDim = 1 - (1 - p.targetCoverage) / RANGE_DIMENSIONS;
   const dims: DimensionCoverage = {};
   let coverage = 1;
@@ -192,11 +194,27 @@ export function rangeOfCluster(c: Cluster, families: UaFamilies, p: ProposalPoli
   }
 
   const range: LearnedRange = { methods, endpoints, countries, userAgent, size, hours };
-  if (rangeDimensions(range) < 2) return { ok: false, reason: 'fewer than two coherent dimensions' };
+  const coherent = (): string => `${p.minDimensionCoverage * 100}% of the cluster in values with ≥ ${k} clients`;
+  if (rangeDimensions(range) < 2) {
+    const found = Object.keys(dims).join(', ') || 'none';
+    return {
+      ok: false,
+      code: 'few-dimensions',
+      reason: `fewer than two coherent dimensions (found: ${found}; a dimension needs ${coherent()})`,
+    };
+  }
   if (!endpoints && !countries && !userAgent)
-    return { ok: false, reason: 'no endpoint, country or user-agent dimension' };
+    return {
+      ok: false,
+      code: 'no-anchor-dimension',
+      reason: `no endpoint, country or user-agent dimension holds ${coherent()}`,
+    };
   if (coverage < p.minRangeCoverage)
-    return { ok: false, reason: `range holds only ${(coverage * 100).toFixed(0)}% of the cluster` };
+    return {
+      ok: false,
+      code: 'low-coverage',
+      reason: `range holds only ${(coverage * 100).toFixed(0)}% of the cluster (needs ${(p.minRangeCoverage * 100).toFixed(0)}%)`,
+    };
   return { ok: true, range, coverage, dimensions: dims };
 }
 
@@ -238,7 +256,8 @@ export function flagProfileOf(range: LearnedRange): { profile: Record<string, un
 // ----------------------------------------------------------------------------------------------
 // Explanation
 
-function percent(share: number): string {
+/** 12%, 1.4%, 0.05%: two significant figures at most, for explanations. */
+export function percent(share: number): string {
   const p = share * 100;
   return p >= 10 ? `${p.toFixed(0)}%` : p >= 1 ? `${p.toFixed(1)}%` : `${p.toFixed(2)}%`;
 }

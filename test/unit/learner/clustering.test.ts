@@ -125,6 +125,7 @@ describe('rangeOfCluster and the proposal document', () => {
     const cluster = patternCluster(49);
     expect(rangeOfCluster(cluster, families, DEFAULT_PROPOSAL_POLICY)).toEqual({
       ok: false,
+      code: 'below-floor',
       reason: 'below the privacy floor',
     });
     // 500 events from 10 clients: still below the floor.

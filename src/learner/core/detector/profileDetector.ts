@@ -83,6 +83,8 @@ export interface ProfileDetector {
   readonly observed: number;
   /** Approximate memory in bytes (constant after construction). */
   readonly memoryBytes: number;
+  /** Events before scores are calibrated (until then every score is 0); for GET /learner. */
+  readonly warmUpEvents?: number;
 }
 
 export const PROFILE_DETECTOR_DEFAULTS = {
@@ -264,6 +266,10 @@ class SketchTreeDetector implements ProfileDetector {
 
   get observed(): number {
     return this.observedCount;
+  }
+
+  get warmUpEvents(): number {
+    return this.warmUp;
   }
 
   observe(p: DetectorInput, nowMs: number): ProfileScore {
