@@ -62,7 +62,7 @@ export interface ParsedField {
 export function parseCounterField(field: string): ParsedField | null {
   const first = field.indexOf(':');
   const last = field.lastIndexOf(':');
-  if (first <= 0 || last === first || last === field.length - 1) return null;
+  if (first <= 0 || last <= first + 1 || last === field.length - 1) return null;
   const generation = field.slice(0, first);
   const variant = field.slice(first + 1, last);
   const counter = field.slice(last + 1);

@@ -1,6 +1,6 @@
 // The text `ffr results NAME` prints: a per-variant table, then the sample-ratio check, the
 // power line, the guardrails and the trips. Pure (a string from a report).
-import { count, milliseconds, percent, pValueText, signedPercent } from './numbers.js';
+import { count, milliseconds, pEquals, percent, pValueText, signedPercent } from './numbers.js';
 import type { ExperimentReport } from './report.js';
 import type { ExperimentResults, VariantResult } from './results.js';
 
@@ -68,7 +68,7 @@ function srmLine(r: ExperimentResults): string {
       : 'sample ratio: not tested (fewer than two variants with a weight)';
   }
   const verdict = s.mismatch ? `MISMATCH (p < ${s.threshold}): the split is broken, do not trust the comparison` : 'ok';
-  return `sample ratio: chi-squared ${s.chiSquared.toFixed(2)}, ${s.degreesOfFreedom} df, p = ${pValueText(s.pValue)}: ${verdict}`;
+  return `sample ratio: chi-squared ${s.chiSquared.toFixed(2)}, ${s.degreesOfFreedom} df, ${pEquals(s.pValue)}: ${verdict}`;
 }
 
 function powerLines(r: ExperimentResults): string[] {
@@ -102,7 +102,7 @@ function guardrailLines(r: ExperimentResults): string[] {
         g.pValue === null
           ? `${count(g.variantRequests)} / ${count(g.controlRequests)} requests`
           : `${unit(g.metric, g.variantValue)} vs ${unit(g.metric, g.controlValue)} (${signedPercent(g.relativeIncrease)}), ` +
-            `p = ${pValueText(g.pValue)}, ${count(g.variantRequests)} / ${count(g.controlRequests)} requests`;
+            `${pEquals(g.pValue)}, ${count(g.variantRequests)} / ${count(g.controlRequests)} requests`;
       const status =
         g.status === 'tripped' ? 'TRIPPED' : g.status === 'insufficient-data' ? 'not enough data' : 'within bound';
       return `  ${g.variant}: ${rule}: ${status}; ${figures}`;

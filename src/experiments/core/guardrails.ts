@@ -12,7 +12,7 @@
 // 10 s for weeks cannot accumulate false trips the way repeated equality tests would.
 import { errorsOf, type VariantCounts } from './counts.js';
 import { histogramQuantile, histogramTotal } from './histogram.js';
-import { milliseconds, percent, pValueText, signedPercent } from './numbers.js';
+import { milliseconds, pEquals, percent, signedPercent } from './numbers.js';
 import type { ExperimentSpec, Guardrail } from './spec.js';
 import { quantileRatioTest, ratioScoreTest } from './tests.js';
 
@@ -34,7 +34,7 @@ export interface GuardrailCheck {
   /** Error rate, or p95 in ms; null without data. */
   readonly controlValue: number | null;
   readonly variantValue: number | null;
-  /** variant ÷ control − 1; null without data. */
+  /** variant ÷ control − 1; null without data or when control's value is 0. */
   readonly relativeIncrease: number | null;
   /** One-sided p-value of the test against the bound; null without data. */
   readonly pValue: number | null;
@@ -77,14 +77,9 @@ function checkOne(
       pValue = quantileRatioTest(v.latency, c.latency, 0.95, rho).pValue;
     }
   }
+  // null (not Infinity, which JSON cannot carry) when control's value is 0.
   const relativeIncrease =
-    controlValue !== null && variantValue !== null && controlValue > 0
-      ? variantValue / controlValue - 1
-      : variantValue !== null && variantValue > 0 && controlValue === 0
-        ? Infinity
-        : controlValue !== null && variantValue !== null
-          ? 0
-          : null;
+    controlValue !== null && variantValue !== null && controlValue > 0 ? variantValue / controlValue - 1 : null;
   const enough = controlRequests >= guardrail.minRequests && variantRequests >= guardrail.minRequests;
   const status: GuardrailStatus = !enough
     ? 'insufficient-data'
@@ -138,7 +133,7 @@ export function describeCheck(check: GuardrailCheck): string {
   return (
     `guardrail ${check.metric} on ${check.flag}: ${check.variant} ${value(check.variantValue)} vs ` +
     `${check.control} ${value(check.controlValue)} (${signedPercent(check.relativeIncrease)}, bound ` +
-    `${signedPercent(check.maxRelativeIncrease)}), p = ${pValueText(check.pValue)} ${check.status === 'tripped' ? '<' : '≥'} ${check.pValueThreshold} ` +
+    `${signedPercent(check.maxRelativeIncrease)}), ${pEquals(check.pValue)} ${check.status === 'tripped' ? '<' : '≥'} ${check.pValueThreshold} ` +
     `(${check.test}); requests ${check.variantRequests} / ${check.controlRequests}, generation ${check.generation}`
   );
 }

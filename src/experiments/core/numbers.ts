@@ -21,6 +21,12 @@ export function pValueText(p: number | null): string {
   return p.toPrecision(2);
 }
 
+/** "p = 0.0031" or "p < 1e-15". */
+export function pEquals(p: number | null): string {
+  const text = pValueText(p);
+  return text.startsWith('<') ? `p ${text}` : `p = ${text}`;
+}
+
 /** Milliseconds with sensible digits. */
 export function milliseconds(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return '-';
