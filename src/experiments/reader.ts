@@ -92,11 +92,16 @@ function mergeHash(into: GenerationCounts, hash: Record<string, string>, only: s
       continue;
     }
     if (only !== null && parsed.generation !== only) continue;
+    const delta = Number(value);
+    if (!(Number.isSafeInteger(delta) && delta >= 0)) {
+      ignored++;
+      continue;
+    }
     let byVariant = into.get(parsed.generation);
     if (!byVariant) into.set(parsed.generation, (byVariant = new Map()));
     let counts = byVariant.get(parsed.variant);
     if (!counts) byVariant.set(parsed.variant, (counts = emptyVariantCounts()));
-    if (!addToCounts(counts, parsed.slot, Number(value))) ignored++;
+    addToCounts(counts, parsed.slot, delta);
   }
   return ignored;
 }
