@@ -4,7 +4,11 @@ import { ConfigError, loadConfig } from '../../../src/config/config.js';
 
 describe('experiment configuration', () => {
   it('defaults: flush every second, 30-day buckets, guardrails every 10 s', () => {
-    expect(loadConfig({})).toMatchObject({ experimentFlushMs: 1000, experimentTtlDays: 30, guardrailIntervalMs: 10_000 });
+    expect(loadConfig({})).toMatchObject({
+      experimentFlushMs: 1000,
+      experimentTtlDays: 30,
+      guardrailIntervalMs: 10_000,
+    });
   });
 
   it('reads the variables', () => {
