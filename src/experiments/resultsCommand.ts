@@ -1,4 +1,4 @@
-// `ffr results NAME [--since DURATION] [--json]`, as a function the TypeScript CLI calls with
+// `ffr results NAME [--since DURATION] [--effect RELATIVE] [--json]`, as a function the TypeScript CLI calls with
 // its Redis client: arguments in, output and exit code out (0 shown, 1 no counts, 2 usage).
 import { parseDuration } from './core/duration.js';
 import { formatReport } from './core/format.js';
@@ -25,6 +25,7 @@ export async function resultsCommand(
   let name: string | null = null;
   let sinceMs: number | undefined;
   let json = false;
+  let relativeEffect: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--json') json = true;
@@ -32,6 +33,12 @@ export async function resultsCommand(
       const ms = parseDuration(args[++i] ?? '');
       if (ms === null) return { exitCode: 2, stdout: '', stderr: `--since needs a duration\n${RESULTS_USAGE}\n` };
       sinceMs = ms;
+    } else if (arg === '--effect') {
+      const effect = Number(args[++i]);
+      if (!(effect > 0 && effect <= 10)) {
+        return { exitCode: 2, stdout: '', stderr: `--effect needs a relative increase in (0, 10]\n${RESULTS_USAGE}\n` };
+      }
+      relativeEffect = effect;
     } else if (name === null && NAME.test(arg)) name = arg;
     else return { exitCode: 2, stdout: '', stderr: `unexpected argument ${JSON.stringify(arg)}\n${RESULTS_USAGE}\n` };
   }
@@ -39,6 +46,7 @@ export async function resultsCommand(
   const report = await readExperimentReport(redis, prefix, name, {
     ttlDays: options.ttlDays,
     sinceMs,
+    relativeEffect,
     nowMs: options.nowMs,
   });
   if (report === null) {

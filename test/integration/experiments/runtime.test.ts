@@ -77,7 +77,8 @@ describe('startExperiments', () => {
       for (let i = 0; i < 1000; i++) {
         const variant = i % 2 === 0 ? 'control' : 'treatment';
         const observe = experiments.recorder.observerFor(snapshot, [{ flag: { index: 0 }, variant }])!;
-        observe(variant === 'treatment' && i % 10 === 1 ? 500 : 200, 12);
+        // treatment: i % 10 === 1 (100 of its 500); control: i % 50 === 0 (20 of its 500)
+        observe((variant === 'treatment' && i % 10 === 1) || i % 50 === 0 ? 500 : 200, 12);
       }
       expect(table.dirty).toBe(true);
       const tripped = await until(async () => (await redis.xlen(k.audit)) === 1, 10_000);
@@ -92,10 +93,12 @@ describe('startExperiments', () => {
       expect(text.stdout).toMatch(
         /guardrail changes:\n {2}\S+: treatment weight set to 0: guardrail errorRate on search/,
       );
+      const effect = await resultsCommand(redis, r.prefix, ['search', '--effect', '0.5'], { ttlDays: 1 });
+      expect(effect.stdout).toMatch(/treatment: \+50\.0% on control's 4\.00% needs [\d,]+ control/);
       const json = await resultsCommand(redis, r.prefix, ['--json', 'search', '--since', '1h'], { ttlDays: 1 });
       const report = JSON.parse(json.stdout) as { variants: { name: string; requests: number; errors: number }[] };
       expect(report.variants).toMatchObject([
-        { name: 'control', requests: 500, errors: 0 },
+        { name: 'control', requests: 500, errors: 20 },
         { name: 'treatment', requests: 500, errors: 100 },
       ]);
     } finally {
@@ -127,6 +130,8 @@ describe('resultsCommand arguments', () => {
     [['search', '--since'], 2, /--since needs a duration/],
     [['search', '--since', 'yesterday'], 2, /--since needs a duration/],
     [['search', 'other'], 2, /unexpected argument "other"/],
+    [['search', '--effect', '0'], 2, /--effect needs a relative increase/],
+    [['search', '--effect', 'big'], 2, /--effect needs a relative increase/],
     [['search'], 1, /no experiment counts for search/],
   ])('%j → exit %i', async (args, code, message) => {
     const out = await resultsCommand(redis, r.prefix, args, { ttlDays: 1 });
