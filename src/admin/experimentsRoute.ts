@@ -1,4 +1,4 @@
-// GET /experiments/NAME[?since=DURATION][&format=text] on the admin port: the experiment
+// GET /experiments/NAME[?since=DURATION][&effect=RELATIVE][&format=text] on the admin port: the experiment
 // report of one flag (CONTRACT §7), as JSON or as the text `ffr results NAME` prints.
 // Its own module so that adminServer.ts registers it with one line:
 //   if (path.startsWith(EXPERIMENTS_PATH)) return void (await handleExperiments(req, res, deps.experiments));
@@ -12,7 +12,7 @@ export const EXPERIMENTS_PATH = '/experiments/';
 
 export interface ExperimentsRouteDeps {
   /** The report from Redis (reportReader.readExperimentReport with the sidecar's client and TTL). */
-  report(flag: string, options: { sinceMs?: number }): Promise<ExperimentReport | null>;
+  report(flag: string, options: { sinceMs?: number; relativeEffect?: number }): Promise<ExperimentReport | null>;
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): void {
@@ -51,6 +51,12 @@ export async function handleExperiments(
     json(res, 400, { error: `since=${JSON.stringify(since)}: a duration such as 90s, 30m, 1h, 7d or 1h30m` });
     return;
   }
+  const effectText = url.searchParams.get('effect');
+  const relativeEffect = effectText === null ? undefined : Number(effectText);
+  if (relativeEffect !== undefined && !(relativeEffect > 0 && relativeEffect <= 10)) {
+    json(res, 400, { error: 'effect is a relative error-rate increase in (0, 10], e.g. 0.2' });
+    return;
+  }
   const format = url.searchParams.get('format') ?? 'json';
   if (format !== 'json' && format !== 'text') {
     json(res, 400, { error: 'format is json or text' });
@@ -58,7 +64,10 @@ export async function handleExperiments(
   }
   let report: ExperimentReport | null;
   try {
-    report = await deps.report(name, sinceMs === undefined ? {} : { sinceMs });
+    report = await deps.report(name, {
+      ...(sinceMs === undefined ? {} : { sinceMs }),
+      ...(relativeEffect === undefined ? {} : { relativeEffect }),
+    });
   } catch (err) {
     json(res, 503, {
       error: `reading experiment counts failed: ${(err as Error).message}`,

@@ -34,7 +34,7 @@ export interface ExperimentsRuntime {
   readonly recorder: ExperimentRecorder;
   readonly flusher: ExperimentFlusher;
   readonly runner: GuardrailRunner | null;
-  report(flag: string, options: { sinceMs?: number }): Promise<ExperimentReport | null>;
+  report(flag: string, options: { sinceMs?: number; relativeEffect?: number }): Promise<ExperimentReport | null>;
   stop(): Promise<void>;
 }
 
@@ -68,8 +68,7 @@ export function startExperiments(o: ExperimentsRuntimeOptions): ExperimentsRunti
     recorder,
     flusher,
     runner,
-    report: (flag, options) =>
-      readExperimentReport(o.redis, o.prefix, flag, { ttlDays: o.ttlDays, sinceMs: options.sinceMs }),
+    report: (flag, options) => readExperimentReport(o.redis, o.prefix, flag, { ttlDays: o.ttlDays, ...options }),
     async stop() {
       await runner?.stop();
       await flusher.stop();

@@ -71,12 +71,12 @@ describe('GET /experiments/NAME', () => {
     expect(calls.at(-1)).toEqual({ flag: 'checkout' });
   });
 
-  it('passes ?since= and answers the table with ?format=text', async () => {
-    const res = await fetch(`${base}checkout?since=1h30m&format=text`);
+  it('passes ?since= and ?effect=, and answers the table with ?format=text', async () => {
+    const res = await fetch(`${base}checkout?since=1h30m&effect=0.25&format=text`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await res.text()).toMatch(/^experiment checkout, control "control", generation abcd0123/);
-    expect(calls.at(-1)).toEqual({ flag: 'checkout', sinceMs: 5_400_000 });
+    expect(calls.at(-1)).toEqual({ flag: 'checkout', sinceMs: 5_400_000, relativeEffect: 0.25 });
   });
 
   it.each([
@@ -85,6 +85,8 @@ describe('GET /experiments/NAME', () => {
     ['', 400, /not a flag name/],
     ['checkout?since=forever', 400, /a duration such as/],
     ['checkout?format=xml', 400, /json or text/],
+    ['checkout?effect=-1', 400, /relative error-rate increase/],
+    ['checkout?effect=lots', 400, /relative error-rate increase/],
     ['missing', 404, /no experiment counts for missing/],
     ['broken', 503, /reading experiment counts failed: Connection is closed/],
   ])('%s → %i', async (path, status, message) => {
