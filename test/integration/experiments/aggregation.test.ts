@@ -226,6 +226,7 @@ describe('flush failures', () => {
     expect(metrics.classes.get('5xx')).toBe(expected.get('control')!.status5xx + expected.get('treatment')!.status5xx);
   });
 
+  // Needs a redis-server binary to start and kill a server of its own (never the shared one).
   it.skipIf(!redisServerAvailable())('Redis down: counts wait (bounded) and all arrive once it is back', async () => {
     const server = await redisServer();
     const client = new Redis(server.url, {
