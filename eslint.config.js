@@ -1,5 +1,6 @@
 // Lint: typescript-eslint's recommended rules, plus the layer rule of ARCHITECTURE.md:
-// the pure core (features, flags, matcher, routing, learner algorithms) imports no I/O.
+// the pure core (features, flags, matcher, routing, learner algorithms, experiment statistics
+// and the outcome recorder) imports no I/O.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -33,6 +34,8 @@ export default tseslint.config(
       'src/matcher/**/*.ts',
       'src/routing/**/*.ts',
       'src/learner/core/**/*.ts',
+      'src/experiments/core/**/*.ts',
+      'src/experiments/recorder.ts',
     ],
     rules: {
       'no-restricted-imports': [

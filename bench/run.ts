@@ -18,7 +18,9 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'results', 'latest.json');
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? 'decision,throughput,peers,features,reload,kdd99,learner').split(',').map((s) => s.trim()),
+  (process.env.BENCH_ONLY ?? 'decision,throughput,peers,features,reload,kdd99,learner,experiments')
+    .split(',')
+    .map((s) => s.trim()),
 );
 
 export interface Bar {
@@ -338,6 +340,24 @@ async function main(): Promise<void> {
       bar(`learner.${b.name}`, `learner ${b.name}`, b.value, op, Number(m?.[2] ?? 0), '');
     }
     results.learner = learner;
+  }
+  if (ONLY.has('experiments')) {
+    results.experiments = await runModule(
+      '8. Experiments on the request path (bench/experiments.bench.ts)',
+      'experiments.bench.ts',
+      'runExperimentsBench',
+      (f) => {
+        if (f.decidePlusLookupOverDecide !== undefined)
+          bar(
+            'experiments.outside',
+            'decide + experiment lookup ÷ decide',
+            f.decidePlusLookupOverDecide,
+            '<=',
+            1.03,
+            '×',
+          );
+      },
+    );
   }
 
   meta.loadAverageAtEnd = os.loadavg()[0]!;

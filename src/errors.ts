@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   PROFLAG_ERR_DECISION: 'evaluating a request failed; the request continues unchanged',
   PROFLAG_ERR_LEARNER:
     'the learner could not write a proposal or publish or read samples; it drops that work and goes on',
+  PROFLAG_ERR_EXPERIMENT:
+    'experiment counts could not be flushed or read, or a tripped guardrail could not be applied; kept and retried',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -52,6 +52,12 @@ export interface Config {
   /** Count request bodies without content-length in the body phase (needs a body mode in Envoy). */
   readonly countBodies: boolean;
   readonly uaIndex: { readonly m: number; readonly efConstruction: number; readonly ef: number };
+  /** Experiments: flush outcome counts to Redis at most this often (ms). */
+  readonly experimentFlushMs: number;
+  /** Experiments: TTL of the per-minute count buckets (days). */
+  readonly experimentTtlDays: number;
+  /** Experiments: how often every replica checks the guardrails (ms). */
+  readonly guardrailIntervalMs: number;
 }
 
 const headerName = z
@@ -128,6 +134,9 @@ const envSchema = z.object({
   PROFLAG_UA_INDEX_M: int(4, 64).default(16),
   PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(100),
   PROFLAG_UA_INDEX_EF: int(10, 2000).default(32),
+  PROFLAG_EXPERIMENT_FLUSH_MS: int(1_000, 60_000).default(1_000),
+  PROFLAG_EXPERIMENT_TTL_DAYS: int(1, 400).default(30),
+  PROFLAG_GUARDRAIL_INTERVAL_MS: int(1_000, 3_600_000).default(10_000),
 });
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
@@ -238,6 +247,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       efConstruction: e.PROFLAG_UA_INDEX_EF_CONSTRUCTION,
       ef: e.PROFLAG_UA_INDEX_EF,
     }),
+    experimentFlushMs: e.PROFLAG_EXPERIMENT_FLUSH_MS,
+    experimentTtlDays: e.PROFLAG_EXPERIMENT_TTL_DAYS,
+    guardrailIntervalMs: e.PROFLAG_GUARDRAIL_INTERVAL_MS,
   });
 }
 

@@ -142,6 +142,42 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: "the learner's own estimate of the memory it holds (bounded by construction)",
       registers,
     }),
+    // Experiments (src/experiments/): outcome counts flushed to Redis, guardrail checks and changes.
+    experimentFlushes: new Counter({
+      name: 'proflag_experiment_flushes_total',
+      help: 'experiment count flushes to Redis by outcome (ok, duplicate: a retry Redis had already applied, failed: kept for the next flush)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    experimentOutcomes: new Counter({
+      name: 'proflag_experiment_outcomes_total',
+      help: 'responses of requests in experiments, by class (success, 4xx, 5xx, no_response, invalid_status), counted at flush',
+      labelNames: ['class'] as const,
+      registers,
+    }),
+    experimentPendingFlushes: new Gauge({
+      name: 'proflag_experiment_pending_flushes',
+      help: 'experiment flush calls waiting for a retry (new counts wait in the recorder meanwhile)',
+      registers,
+    }),
+    experimentErrors: new Counter({
+      name: 'proflag_experiment_errors_total',
+      help: 'experiment edge failures by kind (flush, read, guardrail)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    guardrailChecks: new Counter({
+      name: 'proflag_guardrail_checks_total',
+      help: 'guardrail checks (one per guardrail and variant per run) by outcome (within_bound, insufficient_data, tripped)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    guardrailChanges: new Counter({
+      name: 'proflag_guardrail_changes_total',
+      help: 'guardrail weight changes by outcome (applied by this replica, noop: already applied, failed)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     learnerProposals: new Counter({
       name: 'proflag_learner_proposals_written_total',
       help: 'proposal writes by outcome (created, updated, retired, evicted, failed, logged)',

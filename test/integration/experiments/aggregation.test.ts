@@ -1,0 +1,365 @@
+// Experiment counts through a real Redis: recorders of two "replicas" flush to one Redis
+// (random key prefix), and the merged result equals the sum of what both observed. Also:
+// the key layout and TTLs, idempotent retries, a Redis outage, split flushes, the incremental
+// reader, generations, and foreign data in the hashes.
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { emptyVariantCounts, type VariantCounts } from '../../../src/experiments/core/counts.js';
+import { bucketOf } from '../../../src/experiments/core/histogram.js';
+import { computeResults } from '../../../src/experiments/core/results.js';
+import type { ExperimentFlagLike } from '../../../src/experiments/core/spec.js';
+import { ExperimentFlusher, type RedisClient } from '../../../src/experiments/flusher.js';
+import { experimentKeys } from '../../../src/experiments/keys.js';
+import { GenerationCountsCache, readGenerations, readWindow } from '../../../src/experiments/reader.js';
+import { readExperimentReport } from '../../../src/experiments/reportReader.js';
+import { ExperimentRecorder, type ExperimentTable } from '../../../src/experiments/recorder.js';
+import type { ExperimentMetrics, FlushOutcome } from '../../../src/experiments/telemetry.js';
+import { testRedis, type TestRedis } from '../../helpers/redis.js';
+import { redisServer, redisServerAvailable } from '../../helpers/redisServer.js';
+
+const MINUTE = 60_000;
+const T0 = 29_000_000 * MINUTE; // a fixed epoch minute, so keys and windows are predictable
+
+let r: TestRedis;
+let redis: Redis;
+
+beforeAll(async () => {
+  r = await testRedis();
+  redis = new Redis(r.url, { maxRetriesPerRequest: 1 });
+});
+afterEach(async () => {
+  await r.cleanup();
+});
+afterAll(() => {
+  redis?.disconnect();
+});
+
+function experimentFlag(weights: [number, number], name = 'checkout'): ExperimentFlagLike {
+  const total = weights[0] + weights[1];
+  return {
+    name,
+    index: 0,
+    variants: [
+      { name: 'control', upTo: weights[0] / total },
+      { name: 'treatment', upTo: 1 },
+    ],
+    experiment: {
+      control: 'control',
+      controlIndex: 0,
+      guardrails: [{ metric: 'errorRate', maxRelativeIncrease: 0.1, minRequests: 500, pValue: 0.01 }],
+    },
+  };
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Sends `n` simulated outcomes through the table and adds the same outcomes, classified by
+ *  the test itself, to `expected`. */
+function traffic(table: ExperimentTable, n: number, seed: number, expected: Map<string, VariantCounts>): void {
+  const random = rng(seed);
+  for (let i = 0; i < n; i++) {
+    const variant = random() < 0.5 ? 'control' : 'treatment';
+    const slot = variant === 'control' ? 0 : 1;
+    const x = random();
+    const status = x < 0.02 ? null : x < 0.05 ? 503 : x < 0.1 ? 404 : x < 0.11 ? NaN : 200;
+    const ms = 1 + random() * 400;
+    table.observe(slot, status, ms);
+    const e = expected.get(variant) ?? emptyVariantCounts();
+    expected.set(variant, e);
+    e.requests++;
+    if (status === null) e.noResponse++;
+    else {
+      if (Number.isNaN(status)) e.invalidStatus++;
+      else if (status === 503) e.status5xx++;
+      else if (status === 404) e.status4xx++;
+      e.latency[bucketOf(ms)]!++;
+    }
+  }
+}
+
+class CountingMetrics implements ExperimentMetrics {
+  readonly flushes: Record<FlushOutcome, number> = { ok: 0, duplicate: 0, failed: 0 };
+  readonly classes = new Map<string, number>();
+  flush(outcome: FlushOutcome) {
+    this.flushes[outcome]++;
+  }
+  outcomes(klass: string, n: number) {
+    this.classes.set(klass, (this.classes.get(klass) ?? 0) + n);
+  }
+  pending() {}
+  guardrailCheck() {}
+  guardrailChange() {}
+  error() {}
+}
+
+function replica(client: RedisClient, clock: { now: number }, metrics?: ExperimentMetrics) {
+  const recorder = new ExperimentRecorder({ now: () => clock.now });
+  const flusher = new ExperimentFlusher({
+    redis: client,
+    prefix: r.prefix,
+    recorder,
+    flushMs: 1000,
+    ttlDays: 30,
+    now: () => clock.now,
+    metrics,
+  });
+  return { recorder, flusher };
+}
+
+describe('two replicas, one Redis', () => {
+  it('the merged result is exactly the sum of what both replicas observed', async () => {
+    const clock = { now: T0 + 5_000 };
+    const snapshotA = { flags: [experimentFlag([50, 50])] };
+    const snapshotB = { flags: [experimentFlag([50, 50])] }; // another replica's own snapshot
+    const a = replica(redis, clock);
+    const b = replica(redis, clock);
+    const tableA = a.recorder.bind(snapshotA);
+    const tableB = b.recorder.bind(snapshotB);
+    const expected = new Map<string, VariantCounts>();
+    // Three minutes of interleaved traffic and flushes from both replicas.
+    for (let minute = 0; minute < 3; minute++) {
+      clock.now = T0 + minute * MINUTE + 5_000;
+      traffic(tableA, 3000, 10 + minute, expected);
+      traffic(tableB, 2000, 20 + minute, expected);
+      await a.flusher.flush();
+      traffic(tableA, 500, 30 + minute, expected);
+      await Promise.all([a.flusher.flush(), b.flusher.flush()]);
+    }
+    const report = await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now });
+    const spec = tableA.experiments[0]!;
+    const reference = computeResults(spec, expected, { fromMinute: 29_000_000, toMinute: 29_000_002 });
+    expect(report).not.toBeNull();
+    const { earlierGenerations, trips, ...results } = report!;
+    expect(results).toEqual(reference);
+    expect(earlierGenerations).toEqual([]);
+    expect(trips).toEqual([]);
+    expect(report!.variants[0]!.requests + report!.variants[1]!.requests).toBe(16_500);
+  });
+
+  it('writes the documented keys with their TTLs', async () => {
+    const clock = { now: T0 + 1000 };
+    const { recorder, flusher } = replica(redis, clock);
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    table.observe(0, 200, 12);
+    table.observe(1, 503, 30);
+    table.observe(1, null, 0);
+    await flusher.flush();
+    const k = experimentKeys(r.prefix);
+    const gen = table.experiments[0]!.generation;
+    const bucket = await redis.hgetall(k.bucket('checkout', 29_000_000));
+    expect(bucket).toEqual({
+      [`${gen}:control:n`]: '1',
+      [`${gen}:control:h${bucketOf(12)}`]: '1',
+      [`${gen}:treatment:n`]: '2',
+      [`${gen}:treatment:5xx`]: '1',
+      [`${gen}:treatment:nr`]: '1',
+      [`${gen}:treatment:h${bucketOf(30)}`]: '1',
+    });
+    const ttl = await redis.ttl(k.bucket('checkout', 29_000_000));
+    expect(ttl).toBeGreaterThan(30 * 86_400 - 60);
+    expect(ttl).toBeLessThanOrEqual(30 * 86_400);
+    const gens = await redis.hgetall(k.generations('checkout'));
+    expect(gens[`${gen}:since`]).toBe('29000000');
+    expect(gens[`${gen}:last`]).toBe('29000000');
+    expect(JSON.parse(gens[gen]!)).toEqual({
+      flag: 'checkout',
+      control: 'control',
+      variants: [
+        { name: 'control', share: 0.5 },
+        { name: 'treatment', share: 0.5 },
+      ],
+      guardrails: [{ metric: 'errorRate', maxRelativeIncrease: 0.1, minRequests: 500, pValue: 0.01 }],
+    });
+    expect(await redis.get(k.writer(flusher.writerId))).toBe('1');
+    expect(await redis.ttl(k.writer(flusher.writerId))).toBeGreaterThan(86_000);
+  });
+});
+
+describe('flush failures', () => {
+  it('an ambiguous failure (applied, reply lost) is retried without counting twice', async () => {
+    const clock = { now: T0 };
+    let loseReply = true;
+    // The first EVALSHA runs on the server but its reply is "lost".
+    const flaky = new Proxy(redis, {
+      get(target, prop, receiver) {
+        if (prop === 'evalsha') {
+          return async (...args: Parameters<Redis['evalsha']>) => {
+            const result = await target.evalsha(...args);
+            if (loseReply) {
+              loseReply = false;
+              throw new Error('connection reset (reply lost)');
+            }
+            return result;
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const metrics = new CountingMetrics();
+    const { recorder, flusher } = replica(flaky as RedisClient, clock, metrics);
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    const expected = new Map<string, VariantCounts>();
+    traffic(table, 1000, 1, expected);
+    // Load the script first so the flaky EVALSHA is the one that runs it.
+    await redis.script('LOAD', (await import('../../../src/experiments/flusher.js')).FLUSH_SCRIPT);
+    const first = await flusher.flush();
+    expect(first.error).toMatch(/reply lost/);
+    expect(flusher.pendingCalls).toBe(1);
+    traffic(table, 700, 2, expected); // more traffic while the call waits
+    const second = await flusher.flush();
+    expect(second).toEqual({ applied: 2, pending: 0, error: null });
+    expect(metrics.flushes).toEqual({ ok: 1, duplicate: 1, failed: 1 });
+    const window = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
+    const got = window.counts.get(table.experiments[0]!.generation)!;
+    expect(got.get('control')).toEqual(expected.get('control'));
+    expect(got.get('treatment')).toEqual(expected.get('treatment'));
+    expect(metrics.classes.get('5xx')).toBe(expected.get('control')!.status5xx + expected.get('treatment')!.status5xx);
+  });
+
+  // Needs a redis-server binary to start and kill a server of its own (never the shared one).
+  it.skipIf(!redisServerAvailable())('Redis down: counts wait (bounded) and all arrive once it is back', async () => {
+    const server = await redisServer();
+    const client = new Redis(server.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+    });
+    client.on('error', () => {});
+    try {
+      const clock = { now: T0 };
+      const { recorder, flusher } = replica(client, clock);
+      const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+      const expected = new Map<string, VariantCounts>();
+      await new Promise((resolve) => (client.status === 'ready' ? resolve(null) : client.once('ready', resolve)));
+      traffic(table, 400, 3, expected);
+      await flusher.flush();
+      await server.kill();
+      traffic(table, 800, 4, expected);
+      const failed = await flusher.flush();
+      expect(failed.error).not.toBeNull();
+      expect(flusher.pendingCalls).toBe(1);
+      traffic(table, 600, 5, expected); // keeps adding up in the fixed-size arrays
+      expect((await flusher.flush()).pending).toBe(1);
+      await server.start(); // back, and empty: only what was not flushed yet is expected now
+      await new Promise((resolve) => (client.status === 'ready' ? resolve(null) : client.once('ready', resolve)));
+      const after = await flusher.flush();
+      expect(after).toEqual({ applied: 2, pending: 0, error: null });
+      const window = await readWindow(client, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
+      const got = window.counts.get(table.experiments[0]!.generation)!;
+      const total = (m: Map<string, VariantCounts>) => [...m.values()].reduce((n, c) => n + c.requests, 0);
+      expect(total(got)).toBe(1400); // the 400 before the outage went down with the old server
+    } finally {
+      client.disconnect();
+      await server.kill();
+    }
+  });
+
+  it('a large flush is split into several calls, applied in order', async () => {
+    const clock = { now: T0 };
+    const recorder = new ExperimentRecorder();
+    const flusher = new ExperimentFlusher({
+      redis,
+      prefix: r.prefix,
+      recorder,
+      flushMs: 1000,
+      ttlDays: 1,
+      now: () => clock.now,
+      maxArgsPerCall: 40,
+    });
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    const expected = new Map<string, VariantCounts>();
+    traffic(table, 5000, 6, expected);
+    const report = await flusher.flush();
+    expect(report.applied).toBeGreaterThan(5);
+    expect(await redis.get(experimentKeys(r.prefix).writer(flusher.writerId))).toBe(String(report.applied));
+    const window = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
+    expect(window.counts.get(table.experiments[0]!.generation)).toEqual(expected);
+  });
+});
+
+describe('reading', () => {
+  it('the incremental reader equals a full read, minute after minute', async () => {
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    const spec = table.experiments[0]!;
+    const cache = new GenerationCountsCache(redis, r.prefix, 30);
+    for (let minute = 0; minute < 8; minute++) {
+      clock.now = T0 + minute * MINUTE;
+      traffic(table, 300, 100 + minute, new Map());
+      await flusher.flush();
+      const incremental = await cache.counts(spec, 29_000_000 + minute);
+      const full = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000 + minute);
+      expect(incremental.counts).toEqual(full.counts.get(spec.generation));
+      expect(incremental.fromMinute).toBe(29_000_000);
+    }
+  });
+
+  it('new weights are a new generation; weights that come back start again', async () => {
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const k = experimentKeys(r.prefix);
+    const t1 = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    t1.observe(0, 200, 1);
+    await flusher.flush();
+    clock.now = T0 + 10 * MINUTE;
+    const t2 = recorder.bind({ flags: [experimentFlag([100, 0])] });
+    t2.observe(0, 200, 1);
+    await flusher.flush();
+    clock.now = T0 + 20 * MINUTE;
+    const t3 = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    expect(t3.experiments[0]!.generation).toBe(t1.experiments[0]!.generation);
+    t3.observe(1, 200, 1);
+    await flusher.flush();
+    const gens = await readGenerations(redis, k, 'checkout');
+    expect(gens.size).toBe(2);
+    expect(gens.get(t1.experiments[0]!.generation)!.since).toBe(29_000_020); // restarted
+    expect(gens.get(t2.experiments[0]!.generation)!.since).toBe(29_000_010);
+    // The report starts at the generation in force: the earlier 50/50 minute is not mixed in.
+    const report = (await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
+    expect(report.generation).toBe(t1.experiments[0]!.generation);
+    expect(report.variants.map((v) => v.requests)).toEqual([0, 1]);
+    // With --since, every generation in the window shows, the one in force first.
+    const all = (await readExperimentReport(redis, r.prefix, 'checkout', {
+      ttlDays: 30,
+      nowMs: clock.now,
+      sinceMs: 60 * MINUTE,
+    }))!;
+    expect(all.variants.map((v) => v.requests)).toEqual([1, 1]);
+    expect(all.earlierGenerations.map((g) => g.generation)).toEqual([t2.experiments[0]!.generation]);
+  });
+
+  it('ignores and counts fields it did not write; no record at all is null', async () => {
+    const k = experimentKeys(r.prefix);
+    expect(await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30 })).toBeNull();
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    const expected = new Map<string, VariantCounts>();
+    traffic(table, 200, 7, expected);
+    await flusher.flush();
+    const gen = table.experiments[0]!.generation;
+    await redis.hset(k.bucket('checkout', 29_000_000), {
+      junk: '5',
+      [`${gen}:control:h999`]: '3',
+      [`${gen}:control:n2`]: '3',
+      'ffffffff:treatment:n': '-4', // a negative counter is never added
+    });
+    await redis.hset(k.generations('checkout'), 'deadbeef', '{"not": "a spec"}');
+    const window = await readWindow(redis, k, 'checkout', 29_000_000, 29_000_000);
+    expect(window.ignoredFields).toBe(4);
+    expect(window.counts.get(gen)).toEqual(expected);
+    expect([...window.counts.keys()]).toEqual([gen]);
+    expect((await readGenerations(redis, k, 'checkout')).size).toBe(1);
+  });
+});
