@@ -1,4 +1,5 @@
-// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain.
+// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain, and the
+// routes handed in (the console: /ui, /api).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -17,11 +18,21 @@ export interface ReadinessState {
   readonly detail?: Record<string, unknown>;
 }
 
+/** A route for every path under `prefix` (registered by sidecar.ts, e.g. the console's). */
+export interface AdminRoute {
+  readonly prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> | void;
+}
+
 export interface AdminDeps {
   readonly registry: Registry;
   readonly readiness: () => ReadinessState;
   readonly snapshot: () => Snapshot;
   readonly extract: (input: { headers: HeaderLookup; sourceAddress: string | null; nowMs: number }) => RequestProfile;
+  /** Routes served under their prefix (the console's /api and /ui: admin/api.ts). */
+  readonly routes?: readonly AdminRoute[];
+  /** Runs first for every request; false = refused (it has answered). See admin/auth.ts. */
+  readonly guard?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 const MAX_EXPLAIN_BODY = 64 * 1024;
@@ -72,8 +83,9 @@ export async function startAdminServer(
   deps: AdminDeps,
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     void (async () => {
+      if (deps.guard && !deps.guard(req, res, path)) return;
       switch (path) {
         case '/metrics':
           send(res, 200, await deps.registry.metrics(), deps.registry.contentType);
@@ -89,8 +101,11 @@ export async function startAdminServer(
         case '/explain':
           await handleExplain(req, res, deps);
           return;
-        default:
+        default: {
+          const route = deps.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+          if (route) return route.handle(req, res, path);
           send(res, 404, { error: 'not found', paths: ['/metrics', '/healthz', '/readyz', '/explain'] });
+        }
       }
     })().catch((err: Error) => {
       if (!res.headersSent) send(res, 500, { error: err.message });
