@@ -17,8 +17,8 @@ function trafficOf(flag: FlagView, traffic: TrafficResponse | null, sharing: Map
   }
   if (flag.clusters.length === 0) return null;
   const values = traffic.times.map((_, i) => sum(flag.clusters.map((c) => traffic.series[c]?.total[i] ?? 0)));
-  const shared = flag.clusters.flatMap((c) => (sharing.get(c) ?? []).filter((n) => n !== flag.name));
-  const note = `requests routed to ${flag.clusters.join(', ')}${shared.length > 0 ? `, shared with ${shared.join(', ')}` : ''}`;
+  const shared = new Set(flag.clusters.flatMap((c) => (sharing.get(c) ?? []).filter((n) => n !== flag.name)));
+  const note = `routed to ${flag.clusters.join(', ')}${shared.size > 0 ? ` (with ${shared.size} other flag${shared.size === 1 ? '' : 's'})` : ''}`;
   return { values, total: sum(values), shadow: null, note };
 }
 

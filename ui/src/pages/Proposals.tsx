@@ -31,7 +31,13 @@ function Evidence(props: { p: ProposalView }) {
   );
 }
 
-function ProposalCard(props: { p: ProposalView; caps: Capabilities; samplesKnown: boolean }) {
+function ProposalCard(props: {
+  p: ProposalView;
+  caps: Capabilities;
+  samplesKnown: boolean;
+  /** The page's status line: an approval removes the card, the message stays. */
+  report: (message: string) => void;
+}) {
   const { p, caps } = props;
   const id = `p-${p.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   const [name, setName] = useState(p.name ?? '');
@@ -39,14 +45,13 @@ function ProposalCard(props: { p: ProposalView; caps: Capabilities; samplesKnown
   const [cluster, setCluster] = useState('');
   const [shadowRoute, setShadowRoute] = useState(caps.shadow);
   const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState('');
 
   const act = (path: string, body: unknown, what: string) => {
     setBusy(true);
-    setMessage(`${what}…`);
+    props.report(`${what} ${p.id}…`);
     postJson<{ version: number; flag?: string }>(path, body)
-      .then((r) => setMessage(`${what}: done${r.flag ? `, flag ${r.flag}` : ''} (version ${r.version})`))
-      .catch((err: unknown) => setMessage(`${what} failed: ${describeError(err)}`))
+      .then((r) => props.report(`${what} ${p.id}: done${r.flag ? `, flag ${r.flag}` : ''} (version ${r.version})`))
+      .catch((err: unknown) => props.report(`${what} ${p.id} failed: ${describeError(err)}`))
       .finally(() => setBusy(false));
   };
   const approve = (as: ApproveAs, extra: Record<string, unknown> = {}, what = 'Approve') =>
@@ -157,9 +162,6 @@ function ProposalCard(props: { p: ProposalView; caps: Capabilities; samplesKnown
               Reject
             </button>
           </div>
-          <p class="status" role="status" aria-live="polite">
-            {message}
-          </p>
         </form>
       ) : null}
     </article>
@@ -169,6 +171,7 @@ function ProposalCard(props: { p: ProposalView; caps: Capabilities; samplesKnown
 export function ProposalsPage(props: { caps: Capabilities }) {
   const [data, setData] = useState<ProposalsResponse | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [message, setMessage] = useState('');
   useLive(
     ['proposals', 'traffic'],
     () =>
@@ -199,8 +202,11 @@ export function ProposalsPage(props: { caps: Capabilities }) {
             : ''}
         </p>
       ) : null}
+      <p id="proposals-status" class="status" role="status" aria-live="polite">
+        {message}
+      </p>
       {data?.proposals.map((p) => (
-        <ProposalCard key={p.id} p={p} caps={props.caps} samplesKnown={data.samples !== null} />
+        <ProposalCard key={p.id} p={p} caps={props.caps} samplesKnown={data.samples !== null} report={setMessage} />
       ))}
     </section>
   );
