@@ -121,6 +121,11 @@ export async function startAdminServer(
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Browsers keep idle connections open (the console): do not wait for their timeout.
+        server.closeIdleConnections();
+      }),
   };
 }

@@ -22,12 +22,12 @@ export interface DescribableFlag {
   readonly respondLimit?: unknown;
 }
 
-function list(values: readonly string[], max = 6): string {
+function list(values: readonly string[], max = 6, conjunction = 'or'): string {
   const shown = values.slice(0, max);
   const rest = values.length - shown.length;
   if (rest > 0) return `${shown.join(', ')} and ${rest} more`;
   if (shown.length <= 1) return shown.join('');
-  return `${shown.slice(0, -1).join(', ')} or ${shown[shown.length - 1]}`;
+  return `${shown.slice(0, -1).join(', ')} ${conjunction} ${shown[shown.length - 1]}`;
 }
 
 export function formatBytes(n: number): string {
@@ -100,14 +100,17 @@ function describeActionSet(actions: Record<string, unknown> | undefined, out: st
   if (a.route?.cluster) out.push(`routes to cluster ${a.route.cluster}`);
   if (a.rewritePath?.prefix) out.push(`rewrites paths under ${a.rewritePath.prefix} to ${a.rewritePath.to ?? ''}`);
   const setNames = Object.keys(a.requestHeaders?.set ?? {});
-  if (setNames.length > 0) out.push(`sets request ${setNames.length === 1 ? 'header' : 'headers'} ${list(setNames)}`);
+  if (setNames.length > 0)
+    out.push(`sets request ${setNames.length === 1 ? 'header' : 'headers'} ${list(setNames, 6, 'and')}`);
   const removed = a.requestHeaders?.remove ?? [];
-  if (removed.length > 0) out.push(`removes request ${removed.length === 1 ? 'header' : 'headers'} ${list(removed)}`);
+  if (removed.length > 0)
+    out.push(`removes request ${removed.length === 1 ? 'header' : 'headers'} ${list(removed, 6, 'and')}`);
   const respSet = Object.keys(a.responseHeaders?.set ?? {});
-  if (respSet.length > 0) out.push(`sets response ${respSet.length === 1 ? 'header' : 'headers'} ${list(respSet)}`);
+  if (respSet.length > 0)
+    out.push(`sets response ${respSet.length === 1 ? 'header' : 'headers'} ${list(respSet, 6, 'and')}`);
   const respRemoved = a.responseHeaders?.remove ?? [];
   if (respRemoved.length > 0)
-    out.push(`removes response ${respRemoved.length === 1 ? 'header' : 'headers'} ${list(respRemoved)}`);
+    out.push(`removes response ${respRemoved.length === 1 ? 'header' : 'headers'} ${list(respRemoved, 6, 'and')}`);
 }
 
 /** What the flag does to a matching request. */
