@@ -183,6 +183,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
         await operatorConsole.close();
+        recent?.close();
         await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
         await graphBuilder.close();
         logger.info('proflag stopped');

@@ -4,7 +4,8 @@
 // matcher's own scoring of a proposal's range against them.
 //
 // The ring is fed from the learner's sink on the request path, so it costs one counter check
-// and one array store per request, with its own per-second cap.
+// and one array store per request, with its own per-second cap (no clock read: a timer opens
+// each window).
 import type { ProfileSink } from '../extproc/requestProcessor.js';
 import type { RequestProfile } from '../features/profile.js';
 import { embedUserAgent } from '../features/userAgent.js';
@@ -19,16 +20,16 @@ export interface RecentProfilesOptions {
   readonly capacity?: number;
   /** Profiles taken per second at most (the rest pass by). Default 100. */
   readonly maxPerSecond?: number;
-  readonly now?: () => number;
+  /** Start the one-second window timer. Default true (tests call resetWindow themselves). */
+  readonly timer?: boolean;
 }
 
 export class RecentProfiles {
   readonly #ring: (RequestProfile | undefined)[];
   readonly #maxPerSecond: number;
-  readonly #now: () => number;
+  readonly #timer: NodeJS.Timeout | null;
   #next = 0;
   #size = 0;
-  #windowStart = 0;
   #windowCount = 0;
   /** Bumped on every store: previews computed at the same generation are still current. */
   #generation = 0;
@@ -36,7 +37,17 @@ export class RecentProfiles {
   constructor(options: RecentProfilesOptions = {}) {
     this.#ring = new Array<RequestProfile | undefined>(options.capacity ?? 2_000);
     this.#maxPerSecond = options.maxPerSecond ?? 100;
-    this.#now = options.now ?? Date.now;
+    // A timer opens each one-second window, so the request path reads no clock.
+    this.#timer = options.timer === false ? null : setInterval(() => this.resetWindow(), 1000);
+    this.#timer?.unref();
+  }
+
+  resetWindow(): void {
+    this.#windowCount = 0;
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
   }
 
   get capacity(): number {
@@ -52,11 +63,6 @@ export class RecentProfiles {
   }
 
   add(profile: RequestProfile): void {
-    const t = this.#now();
-    if (t - this.#windowStart >= 1000) {
-      this.#windowStart = t;
-      this.#windowCount = 0;
-    }
     if (this.#windowCount >= this.#maxPerSecond) return;
     this.#windowCount++;
     this.#ring[this.#next] = profile;

@@ -126,7 +126,7 @@ describe('proposal preview', () => {
   const other = profileOf({ method: 'GET', endpoint: '/', country: 'DE' });
 
   it('counts the recent samples the range matches, with the matcher', () => {
-    const recent = new RecentProfiles({ capacity: 100, maxPerSecond: 1_000, now: () => 0 });
+    const recent = new RecentProfiles({ capacity: 100, maxPerSecond: 1_000, timer: false });
     for (let i = 0; i < 30; i++) recent.add(i % 3 === 0 ? br : other);
     const compiled = compileRange(PROPOSAL);
     if ('error' in compiled) throw new Error(compiled.error);
@@ -134,11 +134,10 @@ describe('proposal preview', () => {
   });
 
   it('keeps at most its capacity, and at most maxPerSecond per second', () => {
-    let now = 0;
-    const recent = new RecentProfiles({ capacity: 5, maxPerSecond: 3, now: () => now });
+    const recent = new RecentProfiles({ capacity: 5, maxPerSecond: 3, timer: false });
     for (let i = 0; i < 10; i++) recent.add(other);
     expect(recent.size).toBe(3);
-    now = 1_000;
+    recent.resetWindow(); // the next second
     for (let i = 0; i < 10; i++) recent.add(br);
     expect(recent.size).toBe(5);
     let brCount = 0;
@@ -147,7 +146,7 @@ describe('proposal preview', () => {
   });
 
   it('passes every profile on to the learner sink it taps', () => {
-    const recent = new RecentProfiles({ capacity: 5, maxPerSecond: 1, now: () => 0 });
+    const recent = new RecentProfiles({ capacity: 5, maxPerSecond: 1, timer: false });
     const seen: unknown[] = [];
     const sink = recent.tap((p) => seen.push(p));
     sink(br);
@@ -157,7 +156,7 @@ describe('proposal preview', () => {
   });
 
   it('builds views with evidence, words and a preview; a broken document says why', () => {
-    const recent = new RecentProfiles({ capacity: 10, maxPerSecond: 100, now: () => 0 });
+    const recent = new RecentProfiles({ capacity: 10, maxPerSecond: 100, timer: false });
     recent.add(br);
     recent.add(other);
     const views = new ProposalViews(recent, 'UTC').build([

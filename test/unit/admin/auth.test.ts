@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config/config.js';
 import { createAdminAuth, hostName, isLoopbackAddress, secretsEqual, SESSION_COOKIE } from '../../../src/admin/auth.js';
 import { fakeRequest, fakeResponse, type FakeRequestInit } from './fakeHttp.js';
 
@@ -182,5 +183,23 @@ describe('auth helpers', () => {
     expect(hostName('LocalHost:80')).toBe('localhost');
     expect(hostName('example.com')).toBe('example.com');
     expect(hostName(undefined)).toBeNull();
+  });
+});
+
+describe('PROFLAG_ADMIN_TOKEN', () => {
+  it('is read once, and a bad one is refused without being echoed', () => {
+    expect(loadConfig({}).adminToken).toBeNull();
+    expect(loadConfig({ PROFLAG_ADMIN_TOKEN: TOKEN }).adminToken).toBe(TOKEN);
+    for (const bad of ['short-secret', 'has a space in the middle of it']) {
+      let error: unknown = null;
+      try {
+        loadConfig({ PROFLAG_ADMIN_TOKEN: bad });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/PROFLAG_ADMIN_TOKEN=\(hidden\)/);
+      expect((error as Error).message).not.toContain(bad);
+    }
   });
 });

@@ -15,7 +15,8 @@ function trafficOf(flag: FlagView, traffic: TrafficResponse | null, sharing: Map
     const shadow = s?.byResult.shadow ? sum(s.byResult.shadow) : null;
     return { values, total: sum(values), shadow, note: null as string | null };
   }
-  if (flag.clusters.length === 0) return null;
+  // Routed requests are the cluster's, not the flag's: a disabled flag routes nothing.
+  if (flag.clusters.length === 0 || !flag.enabled) return null;
   const values = traffic.times.map((_, i) => sum(flag.clusters.map((c) => traffic.series[c]?.total[i] ?? 0)));
   const shared = new Set(flag.clusters.flatMap((c) => (sharing.get(c) ?? []).filter((n) => n !== flag.name)));
   const note = `routed to ${flag.clusters.join(', ')}${shared.size > 0 ? ` (with ${shared.size} other flag${shared.size === 1 ? '' : 's'})` : ''}`;
@@ -99,7 +100,9 @@ function FlagRow(props: {
             {t.note ? <div class="muted small">{t.note}</div> : null}
           </>
         ) : (
-          <span class="muted small">no counter</span>
+          <span class="muted small">
+            {props.traffic?.source === 'evaluations' ? '0 req' : flag.enabled ? 'no per-flag counter yet' : 'disabled'}
+          </span>
         )}
       </td>
       <td>
