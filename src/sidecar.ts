@@ -162,6 +162,9 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         },
       };
     },
+  }).catch(async (err: unknown) => {
+    await operatorConsole.close(); // its timers and Redis connection
+    throw err;
   });
 
   logger.info(

@@ -79,10 +79,7 @@ export interface Console {
 const FLAG_ACTIONS = new Set(['enable', 'disable', 'shadow', 'enforce']);
 const AUDIT_WINDOW = 2_000;
 
-export function openConsole(
-  config: Pick<Config, 'adminToken' | 'adminAddr' | 'prefix' | 'tz'> & Parameters<typeof learnerRedis>[0],
-  deps: ConsoleDeps,
-): Console {
+export function openConsole(config: Config, deps: ConsoleDeps): Console {
   const log = deps.logger.child({ component: 'console' });
   const keys: RedisKeys = redisKeys(config.prefix);
   const ownRedis = deps.redis === undefined && deps.storeKind === 'redis';

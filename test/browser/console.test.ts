@@ -203,8 +203,10 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     await expect(page.locator('tr[data-flag="eu-banner"]').innerText()).resolves.toMatch(/disable by operator/);
     // A bad document written by hand shows up among the rejected flags with its reason.
     await client.set(`${redis.prefix}flag:broken`, '{"name":"broken","enabled":"yes"}');
+    const published = Date.now();
     await client.publish(`${redis.prefix}changes`, 'broken');
     await page.locator('table.rejected').getByText('broken').waitFor({ timeout: 5_000 });
+    if (process.env.PROFLAG_CONSOLE_TIMING) console.log('publish → page', Date.now() - published, 'ms; ffr disable → page', seenAfterMs, 'ms');
     await expect(page.locator('table.rejected').innerText()).resolves.toMatch(/enabled/);
     await screenshot(page, 'flags');
   });

@@ -1,7 +1,7 @@
 // Proposals: what the learner found, with its evidence, the range in words and how much recent
 // traffic it would catch; each button is one atomic change (the audit trail names the console).
 import { useState } from 'preact/hooks';
-import { describeError, getJson, postJson } from '../api.js';
+import { describeError, getJson, getOptional, postJson } from '../api.js';
 import { isoTime, num, percent } from '../format.js';
 import { useLive } from '../live.js';
 import type { Capabilities, ProposalView, ProposalsResponse } from '../types.js';
@@ -172,6 +172,15 @@ export function ProposalsPage(props: { caps: Capabilities }) {
   const [data, setData] = useState<ProposalsResponse | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState('');
+  // The learner's own state (GET /learner), where this build has it.
+  const [learner, setLearner] = useState<unknown>(null);
+  useLive(
+    ['proposals'],
+    () =>
+      void getOptional<unknown>('/learner')
+        .then(setLearner)
+        .catch(() => setLearner(null)),
+  );
   useLive(
     ['proposals', 'traffic'],
     () =>
@@ -201,6 +210,12 @@ export function ProposalsPage(props: { caps: Capabilities }) {
             ? ` Previews use the last ${num(data.samples.size)} sampled requests (at most ${num(data.samples.capacity)}).`
             : ''}
         </p>
+      ) : null}
+      {learner !== null ? (
+        <details class="learner">
+          <summary>Learner state: why other clusters are not proposed yet</summary>
+          <pre>{JSON.stringify(learner, null, 2)}</pre>
+        </details>
       ) : null}
       <p id="proposals-status" class="status" role="status" aria-live="polite">
         {message}
