@@ -206,7 +206,8 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     const published = Date.now();
     await client.publish(`${redis.prefix}changes`, 'broken');
     await page.locator('table.rejected').getByText('broken').waitFor({ timeout: 5_000 });
-    if (process.env.PROFLAG_CONSOLE_TIMING) console.log('publish → page', Date.now() - published, 'ms; ffr disable → page', seenAfterMs, 'ms');
+    if (process.env.PROFLAG_CONSOLE_TIMING)
+      console.log('publish → page', Date.now() - published, 'ms; ffr disable → page', seenAfterMs, 'ms');
     await expect(page.locator('table.rejected').innerText()).resolves.toMatch(/enabled/);
     await screenshot(page, 'flags');
   });
@@ -283,7 +284,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     );
     const after = await envoy.request(emulated(planted[0]!));
     expect(after.upstreamHeaders.get('x-proflag-flags') ?? '').toContain('go-login-bots=true');
-  });
+  }, 90_000); // 4,500 requests through the emulator, the learner, a browser: slow on a busy machine
 
   it('never shows a raw user agent or client IP from the traffic', async () => {
     expect(rawUserAgents.size).toBeGreaterThan(10);
@@ -434,5 +435,6 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
       await until('the enforced flag', async () => sidecar.holder.current.flags.some((f) => f.name === 'fetchr-block'));
       for (const r of plantedBlock.slice(0, 20)) expect((await envoy.request(emulated(r))).status).toBe(429);
     },
+    90_000,
   );
 });
