@@ -110,14 +110,20 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
   // Proposals are written by learners without a publish: look for changes while a page listens.
   let pollTimer: NodeJS.Timeout | null = null;
   let lastDigest: string | null = null;
+  let polling = false;
   const pollProposals = async (): Promise<void> => {
-    if (!redis) return;
+    if (!redis || polling) return;
+    polling = true;
     try {
       const digest = await proposalsDigest(redis, keys);
-      if (lastDigest !== null && digest !== lastDigest) events.publish('proposals', { digest });
+      // The first digest after a page connects is published too: a proposal written between
+      // that page's first read and this poll is not missed.
+      if (digest !== lastDigest) events.publish('proposals', { digest });
       lastDigest = digest;
     } catch {
       // Redis away: the flags page says so; try again next round.
+    } finally {
+      polling = false;
     }
   };
   events.onClients((n) => {

@@ -2,7 +2,7 @@
 // p-values against control, the sample-ratio check and the guardrail history. Results come
 // from /api/experiments/NAME when the sidecar wires them, else from the experiments module's
 // own GET /experiments/NAME (CONTRACT §7) when that exists; otherwise the page says so.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { describeError, getJson, getOptional } from '../api.js';
 import { LineChart } from '../components/charts.js';
 import { normalizeResults, plotSeries, type ExperimentResult } from '../experiments.js';
@@ -31,13 +31,16 @@ async function loadExperiment(name: string): Promise<Loaded> {
 
 function Experiment(props: { name: string }) {
   const [loaded, setLoaded] = useState<Loaded>({ state: 'loading' });
-  useLive(
-    ['flags', 'traffic'],
-    () =>
-      void loadExperiment(props.name)
-        .then(setLoaded)
-        .catch((err: unknown) => setLoaded({ state: 'error', message: describeError(err) })),
-  );
+  const load = () =>
+    void loadExperiment(props.name)
+      .then(setLoaded)
+      .catch((err: unknown) => setLoaded({ state: 'error', message: describeError(err) }));
+  useLive(['flags'], load);
+  // Results come in per-minute buckets: reading them again every 15 s is plenty.
+  useEffect(() => {
+    const timer = setInterval(load, 15_000);
+    return () => clearInterval(timer);
+  }, [props.name]);
   const id = `x-${props.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   return (
     <article class="experiment" aria-labelledby={`${id}-h`} data-experiment={props.name}>
