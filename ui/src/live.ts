@@ -2,6 +2,7 @@
 // show and read their JSON again when one arrives; `hello` (a fresh connection, or a
 // reconnect after missed events) tells every page to read everything again.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { LOGIN_PAGE } from './api.js';
 
 export type LiveEvent = 'flags' | 'proposals' | 'traffic' | 'replicas';
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
@@ -28,7 +29,15 @@ export function startLive(): void {
   source = new EventSource('/api/events');
   source.onopen = () => setState('live');
   // EventSource reconnects by itself (with Last-Event-ID); say so meanwhile.
-  source.onerror = () => setState('reconnecting');
+  source.onerror = () => {
+    setState('reconnecting');
+    // A stream refused for an expired session keeps retrying: send the browser to log in.
+    void fetch('/api/capabilities', { credentials: 'same-origin' })
+      .then((res) => {
+        if (res.status === 401) location.assign(LOGIN_PAGE);
+      })
+      .catch(() => {});
+  };
   source.addEventListener('hello', () => {
     setState('live');
     emit('hello');
