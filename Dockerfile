@@ -11,6 +11,8 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The operator console (/ui on the admin port), bundled by Vite into dist/ui.
+COPY ui ./ui
 RUN npm run build \
  && npm prune --omit=dev
 
@@ -25,6 +27,6 @@ COPY --from=build /app/dist ./dist
 COPY proto ./proto
 COPY examples/flags ./examples/flags
 USER node
-# 50051: ext_proc gRPC (Envoy). 9464: /metrics, /healthz, /readyz, /explain.
+# 50051: ext_proc gRPC (Envoy). 9464: /metrics, /healthz, /readyz, /explain, /ui (console).
 EXPOSE 50051 9464
 CMD ["node", "dist/main.js"]

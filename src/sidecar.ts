@@ -11,6 +11,9 @@ import type { Snapshot, SnapshotMeta } from './matcher/snapshot.js';
 import { buildUaIndex } from './matcher/uaIndexImpl.js';
 import { UaGraphBuilder } from './workers/uaGraphBuilder.js';
 import { startAdminServer } from './admin/adminServer.js';
+import { openConsole, type ConsoleDeps } from './admin/api.js';
+import { FlagCatalog } from './admin/apiCatalog.js';
+import { RecentProfiles } from './admin/apiPreview.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
 import { createStreamHandler } from './extproc/stream.js';
@@ -41,6 +44,8 @@ export interface SidecarOptions {
   readonly defaultMetrics?: boolean;
   /** Learner option overrides (tests: a smaller baseline than production's). */
   readonly learner?: LearningOverrides;
+  /** Console overrides (tests: a fixed experiment data set, a faster traffic sampler). */
+  readonly console?: Pick<ConsoleDeps, 'experimentResults' | 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
 }
 
 export async function startSidecar(config: Config, options: SidecarOptions): Promise<Sidecar> {
@@ -64,6 +69,8 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   });
 
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
+  // The console shows disabled flags too: it keeps the definitions behind each snapshot.
+  const catalog = new FlagCatalog();
   const uaIndexBuilder = { embed: embedUserAgent, build: buildUaIndex };
   // Large user-agent graphs are built on a worker thread: requests keep flowing meanwhile.
   const graphBuilder = new UaGraphBuilder();
@@ -76,6 +83,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
       previous: holder.current,
     });
     logger.debug({ flags: snapshot.flags.length, ms: performance.now() - started }, 'snapshot compiled');
+    catalog.record(snapshot, flags);
     return snapshot;
   };
 
@@ -91,6 +99,8 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
       })
     : null;
 
+  // Recent sampled profiles (derived fields only) for the console's proposal preview.
+  const recent = learning ? new RecentProfiles() : null;
   const processRequestHeaders = createRequestProcessor({
     snapshots: holder,
     extract,
@@ -101,7 +111,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     },
     metrics,
     logger,
-    sink: learning?.sink ?? null,
+    sink: recent && learning ? recent.tap(learning.sink) : null,
     ...(options.now ? { now: options.now } : {}),
   });
   const grpcServer = await startExtProcServer({
@@ -119,7 +129,19 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   servingTimer.unref();
   holder.onSwap(updateServing);
 
+  const operatorConsole = openConsole(config, {
+    holder,
+    registry: metrics.registry,
+    extract,
+    logger,
+    storeKind: store.kind,
+    catalog,
+    recent,
+    ...options.console,
+  });
   const admin = await startAdminServer(config.adminAddr, {
+    routes: operatorConsole.routes,
+    guard: operatorConsole.guard,
     registry: metrics.registry,
     snapshot: () => holder.current,
     extract,
@@ -141,6 +163,9 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         },
       };
     },
+  }).catch(async (err: unknown) => {
+    await operatorConsole.close(); // its timers and Redis connection
+    throw err;
   });
 
   logger.info(
@@ -161,6 +186,8 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         clearInterval(servingTimer);
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
+        await operatorConsole.close();
+        recent?.close();
         await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
         await graphBuilder.close();
         logger.info('proflag stopped');

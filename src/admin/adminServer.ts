@@ -1,4 +1,5 @@
-// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain.
+// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain, and the
+// routes handed in (the console: /ui, /api).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -18,6 +19,12 @@ export interface ReadinessState {
   readonly detail?: Record<string, unknown>;
 }
 
+/** A route for every path under `prefix` (registered by sidecar.ts, e.g. the console's). */
+export interface AdminRoute {
+  readonly prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> | void;
+}
+
 export interface AdminDeps {
   readonly registry: Registry;
   readonly readiness: () => ReadinessState;
@@ -25,6 +32,10 @@ export interface AdminDeps {
   readonly extract: (input: { headers: HeaderLookup; sourceAddress: string | null; nowMs: number }) => RequestProfile;
   /** GET /learner (learnerRoute.ts); absent or null: no learner here. */
   readonly learnerState?: LearnerStateSource;
+  /** Routes served under their prefix (the console's /api and /ui: admin/api.ts). */
+  readonly routes?: readonly AdminRoute[];
+  /** Runs first for every request; false = refused (it has answered). See admin/auth.ts. */
+  readonly guard?: (req: IncomingMessage, res: ServerResponse, path: string) => boolean;
 }
 
 const MAX_EXPLAIN_BODY = 64 * 1024;
@@ -75,8 +86,9 @@ export async function startAdminServer(
   deps: AdminDeps,
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     void (async () => {
+      if (deps.guard && !deps.guard(req, res, path)) return;
       switch (path) {
         case '/metrics':
           send(res, 200, await deps.registry.metrics(), deps.registry.contentType);
@@ -94,8 +106,14 @@ export async function startAdminServer(
           return;
         case '/learner':
           return serveLearner(req, res, deps.learnerState);
-        default:
-          send(res, 404, { error: 'not found', paths: ['/metrics', '/healthz', '/readyz', '/explain'] });
+        default: {
+          const route = deps.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+          if (route) return route.handle(req, res, path);
+          send(res, 404, {
+            error: 'not found',
+            paths: ['/metrics', '/healthz', '/readyz', '/explain', '/learner', '/ui'],
+          });
+        }
       }
     })().catch((err: Error) => {
       if (!res.headersSent) send(res, 500, { error: err.message });
@@ -111,6 +129,11 @@ export async function startAdminServer(
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Browsers keep idle connections open (the console): do not wait for their timeout.
+        server.closeIdleConnections();
+      }),
   };
 }

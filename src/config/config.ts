@@ -22,6 +22,8 @@ export interface Config {
   readonly adminAddr: string;
   /** The fleet learner's HTTP port (`npm run learner`): /metrics, /healthz, /learner. */
   readonly learnerAdminAddr: string;
+  /** Bearer token for the console and every state-changing admin call; null = loopback-only changes. */
+  readonly adminToken: string | null;
   readonly uaHashKey: Buffer;
   /** False when no PROFLAG_UA_HASH_KEY was given and a per-process random key is in use. */
   readonly uaHashKeyConfigured: boolean;
@@ -107,6 +109,10 @@ const envSchema = z.object({
   PROFLAG_GRPC_ADDR: hostPort.default('0.0.0.0:50051'),
   PROFLAG_ADMIN_ADDR: hostPort.default('127.0.0.1:9464'),
   PROFLAG_LEARNER_ADMIN_ADDR: hostPort.default('127.0.0.1:9465'),
+  PROFLAG_ADMIN_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,256}$/, '16 to 256 printable ASCII characters without spaces')
+    .optional(),
   PROFLAG_UA_HASH_KEY: z.string().min(16, 'at least 16 characters').optional(),
   PROFLAG_ROUTE_HEADER: headerName.default('x-proflag-cluster'),
   PROFLAG_FLAGS_HEADER: headerName.default('x-proflag-flags'),
@@ -190,7 +196,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}=${JSON.stringify(cleaned[String(i.path[0])])}: ${i.message}`),
+      parsed.error.issues.map((i) => {
+        const key = String(i.path[0]);
+        // Secrets are never echoed (they would land in logs).
+        const shown = key === 'PROFLAG_ADMIN_TOKEN' ? '(hidden)' : JSON.stringify(cleaned[key]);
+        return `${i.path.join('.')}=${shown}: ${i.message}`;
+      }),
     );
   }
   const e = parsed.data;
@@ -221,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     grpcAddr: e.PROFLAG_GRPC_ADDR,
     adminAddr: e.PROFLAG_ADMIN_ADDR,
     learnerAdminAddr: e.PROFLAG_LEARNER_ADMIN_ADDR,
+    adminToken: e.PROFLAG_ADMIN_TOKEN ?? null,
     uaHashKey: e.PROFLAG_UA_HASH_KEY ? Buffer.from(e.PROFLAG_UA_HASH_KEY, 'utf8') : randomBytes(32),
     uaHashKeyConfigured: e.PROFLAG_UA_HASH_KEY !== undefined,
     routeHeader: e.PROFLAG_ROUTE_HEADER,
