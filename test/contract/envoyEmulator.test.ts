@@ -40,8 +40,10 @@ describe('Envoy emulator', () => {
   });
   afterAll(() => server.forceShutdown());
 
+  // A generous message timeout (the first call also connects): these tests are about how
+  // replies are applied, not about timing, and the machines are shared.
   const emulator = (options: ConstructorParameters<typeof EnvoyEmulator>[1] = {}) =>
-    new EnvoyEmulator(`127.0.0.1:${port}`, options);
+    new EnvoyEmulator(`127.0.0.1:${port}`, { messageTimeoutMs: 5_000, ...options });
 
   it('answers an immediate_response as a local reply: status, headers, body, details, no upstream', async () => {
     script = () => ({
