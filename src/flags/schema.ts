@@ -346,10 +346,20 @@ export function parseFlagValue(input: unknown): FlagParseResult {
   if (!result.success) {
     return {
       ok: false,
-      issues: result.error.issues.map((issue) => ({
-        path: formatPath(issue.path),
-        message: `${issue.message}; got ${describeValue(valueAt(input, issue.path))}`,
-      })),
+      issues: result.error.issues.map((issue) => {
+        // A bad record key (a header name): say what is wrong with the key, and show the key.
+        if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+          const key = issue.path[issue.path.length - 1];
+          return {
+            path: formatPath(issue.path),
+            message: `${issue.issues.map((i) => i.message).join('; ')}; got name ${describeValue(String(key))}`,
+          };
+        }
+        return {
+          path: formatPath(issue.path),
+          message: `${issue.message}; got ${describeValue(valueAt(input, issue.path))}`,
+        };
+      }),
     };
   }
   const warnings = Object.keys(result.data)
