@@ -424,25 +424,26 @@ function applyActions(
       break;
     }
   }
-  let matches: readonly FlagMatch[] = all;
+  const matches: readonly FlagMatch[] = all;
   let shadow: readonly FlagMatch[] = NO_MATCHES;
   let limited: FlagMatch[] | null = null;
   let respond: Decision['respond'] = null;
   if (special) {
-    const enforced: FlagMatch[] = [];
-    const shadowed: FlagMatch[] = [];
+    // Split in place: the enforce matches that apply stay in `all`, in order.
+    let kept = 0;
+    let shadowed: FlagMatch[] | null = null;
     for (let k = 0; k < all.length; k++) {
       const m = all[k]!;
-      if (m.flag.mode === 'shadow') shadowed.push(m);
+      if (m.flag.mode === 'shadow') (shadowed ??= []).push(m);
       else if (respond === null && m.actions.respond !== null) {
         if (replyAllowed(snapshot, m.flag, nowMs, budget)) {
           respond = { flag: m.flag.name, reply: m.actions.respond };
-          enforced.push(m);
+          all[kept++] = m;
         } else (limited ??= []).push(m);
-      } else enforced.push(m);
+      } else all[kept++] = m;
     }
-    matches = enforced;
-    if (shadowed.length > 0) shadow = shadowed;
+    all.length = kept;
+    if (shadowed !== null) shadow = shadowed;
   }
   const respondLimited = limited ?? NO_MATCHES;
   if (respond !== null) {
