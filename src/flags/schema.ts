@@ -81,7 +81,7 @@ export const endpointPatternSchema = z
   .superRefine(refusal(endpointPatternProblem));
 export const countrySchema = z
   .string()
-  .regex(/^[A-Z]{2}$/, 'an upper-case ISO 3166-1 alpha-2 country code such as DE')
+  .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 country code such as DE (upper-case)')
   .superRefine(refusal(countryCodeProblem));
 
 export const profileSchema = z
