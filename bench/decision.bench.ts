@@ -11,6 +11,11 @@
 // warm and cold requests: the bench reports how many decisions differ (it must be 0). A
 // prototype (bench/prototypes/lazyHeaders.ts) shows what decoding only the headers that are
 // read would save below the matcher.
+//
+// The snapshot carries the actions of CONTRACT §6 on part of the flags (withTransformations:
+// shadow mode, respond with a respondLimit, rewritePath, responseHeaders), and the processor
+// counts every decision per flag (flagCounters). BENCH_NO_TRANSFORMS=1 runs the plain fixture
+// flags instead, to compare.
 import { RequestHeaders } from '../src/extproc/headerMap.js';
 import type { ProcessingRequest } from '../src/extproc/protocol.js';
 import { toCommonResponse } from '../src/extproc/requestProcessor.js';
@@ -21,7 +26,9 @@ import { createProfileExtractor } from '../src/features/extract.js';
 import { parseIp } from '../src/features/ip.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import type { HeaderLookup, RequestProfile } from '../src/features/profile.js';
+import { parseFlagValue, type FlagDefinition } from '../src/flags/schema.js';
 import { decide, scoreFlag, type Decision } from '../src/matcher/match.js';
+import { FlagCounters } from '../src/telemetry/flagCounters.js';
 import type { Snapshot } from '../src/matcher/snapshot.js';
 import { planMutation } from '../src/routing/mutationPlan.js';
 import {
@@ -60,6 +67,18 @@ export interface LatencyFigures {
 
 export interface DecisionResult {
   flags: number;
+  /** Flags of the snapshot with each CONTRACT §6 feature, and how often requests meet them. */
+  transformations: {
+    shadowFlags: number;
+    respondFlags: number;
+    rewriteFlags: number;
+    responseHeaderFlags: number;
+    /** Per warm request (decide() with the request time). */
+    shadowMatchesPerRequest: number;
+    repliesPerRequest: number;
+    rewritesPerRequest: number;
+    responseHeaderChangesPerRequest: number;
+  };
   uaExemplars: number;
   compileMs: number;
   matchesPerRequest: number;
@@ -80,6 +99,8 @@ export interface DecisionResult {
     decideUs: number;
     decideColdUs: number;
     planAndResponseUs: number;
+    /** FlagCounters.countDecision for one decision (inside the processor's figures). */
+    flagCountersUs: number;
     /** Parts of the extractor and processor, to say where the floor comes from. */
     hmacSha256Us: number;
     geoLookupUs: number;
@@ -114,14 +135,53 @@ export interface DecisionResult {
   };
 }
 
-/** A comparable fingerprint of a decision (order, scores, variants, route and header changes). */
+/** A comparable fingerprint of a decision (order, scores, variants, every action, every result). */
 export function decisionKey(d: Decision): string {
   const parts = d.matches.map((m) => `${m.flag.name}=${m.value}@${m.score}`);
   parts.push(`route:${d.route?.cluster ?? ''}`);
   for (const [k, v] of d.setHeaders) parts.push(`set:${k}=${v}`);
   for (const k of d.removeHeaders) parts.push(`rm:${k}`);
+  parts.push(`respond:${d.respond?.flag ?? ''}`, `rewrite:${d.rewritePath?.flag ?? ''}`);
+  for (const [k, v] of d.responseSetHeaders) parts.push(`rset:${k}=${v}`);
+  for (const k of d.responseRemoveHeaders) parts.push(`rrm:${k}`);
+  for (const m of d.shadow) parts.push(`shadow:${m.flag.name}=${m.value}@${m.score}`);
+  for (const m of d.respondLimited) parts.push(`limited:${m.flag.name}`);
+  for (const f of d.rolloutExcluded) parts.push(`excluded:${f.name}`);
   return parts.join('|');
 }
+
+/**
+ * The fixture flags with CONTRACT §6 actions on some of them, by index (deterministic): 10 %
+ * shadow mode, 4 % a 429 reply (with a generous respondLimit, so that replies happen), ~7 % a
+ * rewrite, ~8 % response headers.
+ */
+export function withTransformations(flags: readonly FlagDefinition[]): FlagDefinition[] {
+  return flags.map((f, i) => {
+    let doc: Record<string, unknown> | null = null;
+    if (i % 10 === 3) doc = { ...f, mode: 'shadow' };
+    else if (i % 25 === 7) {
+      doc = {
+        ...f,
+        respondLimit: { perSecond: 100_000 },
+        actions: { ...f.actions, respond: { status: 429, headers: { 'retry-after': '30' }, body: 'slow down' } },
+      };
+    } else if (i % 15 === 5)
+      doc = { ...f, actions: { ...f.actions, rewritePath: { prefix: '/api/', to: '/v2/api/' } } };
+    else if (i % 12 === 1) {
+      doc = {
+        ...f,
+        actions: { ...f.actions, responseHeaders: { set: { 'x-served-by': `bench-${i % 8}` }, remove: ['server'] } },
+      };
+    }
+    if (doc === null) return f;
+    const parsed = parseFlagValue(doc);
+    if (!parsed.ok) throw new Error(`bench flag ${f.name}: ${JSON.stringify(parsed.issues)}`);
+    return parsed.flag;
+  });
+}
+
+/** The request clock of the decide() timings: 7 µs apart (the respondLimit buckets read it). */
+const clockAt = (i: number) => 1_750_000_000_000 + i * 0.007;
 
 /** The decision by scoring every flag with every slot's distance: what decide() must equal. */
 function decideByFullScan(snapshot: Snapshot, profile: RequestProfile, headers: HeaderLookup): Decision {
@@ -198,9 +258,14 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   const { log } = opts;
   const scale = opts.quick ? 0.2 : 1;
   const fx: Fixtures = loadFixtures();
-  const { snapshot, compileMs } = buildSnapshot(fx.flags);
+  const plain = process.env.BENCH_NO_TRANSFORMS === '1';
+  const benchFlags = plain ? fx.flags : withTransformations(fx.flags);
+  const { snapshot, compileMs } = buildSnapshot(benchFlags);
   const empty = buildSnapshot([]).snapshot;
-  log(`decision: ${snapshot.flags.length} flags, ${fx.exemplarCount} UA exemplars, compile ${compileMs.toFixed(0)} ms`);
+  log(
+    `decision: ${snapshot.flags.length} flags${plain ? ' (BENCH_NO_TRANSFORMS: no §6 actions)' : ''}, ` +
+      `${fx.exemplarCount} UA exemplars, compile ${compileMs.toFixed(0)} ms`,
+  );
 
   const rng = createRng(7);
   const warmAgents = fx.userAgents.slice(0, WARM_USER_AGENTS);
@@ -227,8 +292,19 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   const warmProfiles: RequestProfile[] = warmHeaders.map((h) =>
     extract({ headers: h, sourceAddress: null, nowMs: Date.now() }),
   );
-  const warmDecisions: Decision[] = warmProfiles.map((p, i) => decide(snapshot, p, warmHeaders[i]!));
+  const warmDecisions: Decision[] = warmProfiles.map((p, i) => decide(snapshot, p, warmHeaders[i]!, clockAt(i)));
   const matchesPerRequest = warmDecisions.reduce((s, d) => s + d.matches.length, 0) / warmDecisions.length;
+  const perWarm = (f: (d: Decision) => number) => warmDecisions.reduce((n, d) => n + f(d), 0) / warmDecisions.length;
+  const transformations: DecisionResult['transformations'] = {
+    shadowFlags: snapshot.flags.filter((f) => f.mode === 'shadow').length,
+    respondFlags: snapshot.flags.filter((f) => f.actions.respond !== null).length,
+    rewriteFlags: snapshot.flags.filter((f) => f.actions.rewritePath !== null).length,
+    responseHeaderFlags: snapshot.flags.filter((f) => f.actions.responseSetHeaders.length > 0).length,
+    shadowMatchesPerRequest: perWarm((d) => d.shadow.length),
+    repliesPerRequest: perWarm((d) => (d.respond ? 1 : 0)),
+    rewritesPerRequest: perWarm((d) => (d.rewritePath ? 1 : 0)),
+    responseHeaderChangesPerRequest: perWarm((d) => (d.responseSetHeaders.size > 0 ? 1 : 0)),
+  };
 
   // decide() must give exactly the full scan's decisions: compare on warm and cold requests.
   let disagreements = 0;
@@ -254,11 +330,16 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   const pipelineExtract = createProfileExtractor({ uaHashKey: UA_HASH_KEY, tz: 'UTC', geo: fx.geo, hourBinWidth: 4 });
   const pipelineOf = (headersOf: (m: ProcessingRequest) => RequestHeaders | LazyHeaders) => (m: ProcessingRequest) => {
     const headers = headersOf(m);
-    const profile = pipelineExtract({ headers, sourceAddress: null, nowMs: Date.now() });
-    const d = decide(snapshot, profile, headers);
+    const nowMs = Date.now();
+    const profile = pipelineExtract({ headers, sourceAddress: null, nowMs });
+    const d = decide(snapshot, profile, headers, nowMs);
     const plan = planMutation(
       d,
-      { routeHeaderSent: headers.has(ROUTING.routeHeader), flagsHeaderSent: headers.has(ROUTING.flagsHeader) },
+      {
+        routeHeaderSent: headers.has(ROUTING.routeHeader),
+        flagsHeaderSent: headers.has(ROUTING.flagsHeader),
+        rawPath: headers.get(':path') ?? null,
+      },
       ROUTING,
     );
     return toCommonResponse(plan);
@@ -309,6 +390,7 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
     normalize: [] as number[],
     lru: [] as number[],
     metrics: [] as number[],
+    flagCounters: [] as number[],
     lazyHeaders: [] as number[],
     pipeWarmP50: [] as number[],
     pipeColdP50: [] as number[],
@@ -425,10 +507,26 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       );
     }
     acc.decide.push(
-      median(timeBatches((i) => decide(snapshot, warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!), ms(300))),
+      median(
+        timeBatches(
+          (i) => decide(snapshot, warmProfiles[i % WARM_POOL]!, warmHeaders[i % WARM_POOL]!, clockAt(i)),
+          ms(300),
+        ),
+      ),
     );
     acc.decideCold.push(
-      median(timeBatches((i) => decide(snapshot, fresh[i]!.profile, fresh[i]!.headers), ms(200), fresh.length)),
+      median(
+        timeBatches((i) => decide(snapshot, fresh[i]!.profile, fresh[i]!.headers, clockAt(i)), ms(200), fresh.length),
+      ),
+    );
+    const counters = new FlagCounters();
+    acc.flagCounters.push(
+      median(
+        timeBatches((i) => {
+          counters.countDecision(snapshot, warmDecisions[i % WARM_POOL]!);
+          return i;
+        }, ms(100)),
+      ),
     );
     acc.plan.push(
       median(
@@ -437,7 +535,11 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
           return toCommonResponse(
             planMutation(
               warmDecisions[i % WARM_POOL]!,
-              { routeHeaderSent: h.has(ROUTING.routeHeader), flagsHeaderSent: h.has(ROUTING.flagsHeader) },
+              {
+                routeHeaderSent: h.has(ROUTING.routeHeader),
+                flagsHeaderSent: h.has(ROUTING.flagsHeader),
+                rawPath: h.get(':path') ?? null,
+              },
               ROUTING,
             ),
           );
@@ -511,6 +613,7 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
   const emptyUs = usMedian(acc.empty);
   return {
     flags: snapshot.flags.length,
+    transformations,
     uaExemplars: fx.exemplarCount,
     compileMs,
     matchesPerRequest,
@@ -527,6 +630,7 @@ export async function runDecisionBench(opts: DecisionBenchOptions): Promise<Deci
       decideUs: usMedian(acc.decide),
       decideColdUs: usMedian(acc.decideCold),
       planAndResponseUs: usMedian(acc.plan),
+      flagCountersUs: usMedian(acc.flagCounters),
       hmacSha256Us: usMedian(acc.hmac),
       geoLookupUs: usMedian(acc.geo),
       normalizeEndpointUs: usMedian(acc.normalize),

@@ -56,6 +56,13 @@ function table(title: string, header: readonly string[], rows: readonly (readonl
 
 function printDecision(d: DecisionResult): void {
   const us = (v: number) => fmt(v, ' µs');
+  const t = d.transformations;
+  console.log(
+    `\n   CONTRACT §6 actions in the snapshot: ${t.shadowFlags} shadow, ${t.respondFlags} respond, ` +
+      `${t.rewriteFlags} rewrite, ${t.responseHeaderFlags} response-header flags; per warm request ` +
+      `${round(t.shadowMatchesPerRequest, 2)} shadow matches, ${round(t.repliesPerRequest, 2)} replies, ` +
+      `${round(t.rewritesPerRequest, 2)} rewrites, ${round(t.responseHeaderChangesPerRequest, 2)} response-header changes`,
+  );
   table(
     `1. Decision cost in-process: ${d.flags} flags, ${d.uaExemplars} UA exemplars, ${round(d.matchesPerRequest, 2)} matching flags per request (medians of rounds)`,
     ['case', 'p50', 'p99', 'p99/p50', 'batch mean', 'vs empty snapshot'],
@@ -93,6 +100,7 @@ function printDecision(d: DecisionResult): void {
       ['decide() (warm / cold)', `${us(s.decideUs)} / ${us(s.decideColdUs)}`],
       ['plan + CommonResponse', us(s.planAndResponseUs)],
       ['metrics (3 updates)', us(s.metricsUs)],
+      ['per-flag counters (countDecision, inside the figures above)', us(s.flagCountersUs)],
       ['snapshot compile (1,000 flags + UA index)', fmt(d.compileMs, ' ms')],
     ],
   );

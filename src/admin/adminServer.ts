@@ -73,12 +73,13 @@ async function handleExplain(req: IncomingMessage, res: ServerResponse, deps: Ad
   const map = new Map<string, string>();
   for (const [k, v] of Object.entries(input.headers ?? {})) if (typeof v === 'string') map.set(k.toLowerCase(), v);
   const headers: HeaderLookup = { get: (n) => map.get(n) };
+  const nowMs = Date.now();
   const profile = deps.extract({
     headers,
     sourceAddress: typeof input.sourceAddress === 'string' ? input.sourceAddress : null,
-    nowMs: Date.now(),
+    nowMs,
   });
-  send(res, 200, explain(deps.snapshot(), profile, headers));
+  send(res, 200, explain(deps.snapshot(), profile, headers, nowMs));
 }
 
 export async function startAdminServer(

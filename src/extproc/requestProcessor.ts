@@ -173,6 +173,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
         profile = { ...profile, payloadSize: countedBodyBytes, sizeBin: sizeBin(countedBodyBytes) };
       }
       const decision: Decision = decide(snapshot, profile, headers);
+      metrics.flagCounters.countDecision(snapshot, decision);
       const outcome = replyFor(snapshot, decision, headers);
       if (sink) sink(profile);
       (decision.matches.length > 0 ? decisions.match : decisions.nomatch).inc();

@@ -137,6 +137,9 @@ function add(h: number, weight: number): void {
 
 export type UaEmbedder = (ua: string) => Float32Array;
 
+/** Features hashed by the last embedding (read by embedsToNothing, right after the call). */
+let lastFeatureCount = 0;
+
 /** An embedder with explicit weights (the benchmark compares schemes with it). */
 export function createUaEmbedder(weights: UaEmbedWeights = DEFAULT_UA_EMBED_WEIGHTS): UaEmbedder {
   const { product, productPair, comment, ngram, ngramSize, boilerplate } = weights;
@@ -221,6 +224,7 @@ export function createUaEmbedder(weights: UaEmbedWeights = DEFAULT_UA_EMBED_WEIG
       }
     }
 
+    lastFeatureCount = features;
     if (features === 0) add(finish(SEED_EMPTY), 1);
 
     // 4. L2 normalisation.
@@ -240,6 +244,28 @@ export function createUaEmbedder(weights: UaEmbedWeights = DEFAULT_UA_EMBED_WEIG
 
 /** 64-d L2-normalised embedding of a user agent with the default scheme. Never throws. */
 export const embedUserAgent: UaEmbedder = createUaEmbedder();
+
+/**
+ * True when the default embedding finds nothing in `ua` to hash (no token, too short for a
+ * character n-gram: "", "/", "()", "  "). Every such string gets the same fixed vector, so as
+ * a similarity exemplar it names no family at all; the flag schema refuses it.
+ */
+export function embedsToNothing(ua: string): boolean {
+  // Shortcut: n characters that are neither digits nor separators survive masking, so they
+  // make at least one n-gram (the flag schema asks this of every exemplar on every load).
+  const n = DEFAULT_UA_EMBED_WEIGHTS.ngram > 0 ? DEFAULT_UA_EMBED_WEIGHTS.ngramSize : 0;
+  if (n >= 2) {
+    let kept = 0;
+    const limit = ua.length < UA_EMBED_MAX_CHARS ? ua.length : UA_EMBED_MAX_CHARS;
+    for (let i = 0; i < limit && kept < n; i++) {
+      const c = ua.charCodeAt(i);
+      if (!(c >= 48 && c <= 57) && !isSpaceLike(c)) kept++;
+    }
+    if (kept >= n) return false;
+  }
+  embedUserAgent(ua);
+  return lastFeatureCount === 0;
+}
 
 /** Cosine distance of two L2-normalised vectors, clamped to [0, 2]. */
 export function cosineDistance(a: Float32Array, b: Float32Array): number {

@@ -1,7 +1,12 @@
-// The one schema for flags and proposals (CONTRACT §3). Everything that reads a flag
+// The one schema for flags and proposals (CONTRACT §3, §6, §7). Everything that reads a flag
 // document (the stores, scripts/ffr through the exported JSON Schema, the learner when it
 // writes proposals) goes through parseFlag, so a document means the same thing everywhere.
+//
+// Ranges that can never match are refused here, with the reason and, where there is one, what
+// to write instead (deadRanges.ts): an endpoint pattern the path normalizer would rewrite, a
+// country code no request carries, a user-agent exemplar the embedding finds nothing in.
 import { z } from 'zod';
+import { countryCodeProblem, endpointPatternProblem, userAgentExemplarProblem } from './deadRanges.js';
 
 export const FLAG_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** RFC 9110 token, lower-case only: Envoy lower-cases header names anyway. */
@@ -23,6 +28,26 @@ const headerName = z
   .regex(HEADER_NAME_PATTERN, 'a lower-case HTTP header name (RFC 9110 token)')
   .refine((n) => !isProtectedHeaderName(n), 'host, pseudo-headers and x-envoy-* are reserved');
 
+/**
+ * Headers that frame the message (Envoy owns them): a flag may not set or remove them on a
+ * response or an immediate reply, where a wrong value would corrupt the exchange.
+ */
+export const FRAMING_HEADER_NAMES: ReadonlySet<string> = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+const responseHeaderName = headerName.refine(
+  (n) => !FRAMING_HEADER_NAMES.has(n),
+  'content-length, transfer-encoding, connection and the other framing headers belong to Envoy',
+);
+
 const headerValue = z
   .string()
   .max(MAX_HEADER_VALUE_LENGTH)
@@ -41,13 +66,23 @@ const range = (lo: number, hi: number, integer: boolean) => {
 };
 
 export const methodSchema = z.string().regex(/^[A-Z]{1,16}$/, 'an upper-case HTTP method such as GET');
+/** A custom issue from a check that returns a reason (or null when the value is fine). */
+const refusal =
+  <T>(problem: (value: T) => string | null) =>
+  (value: T, ctx: z.RefinementCtx): void => {
+    const reason = problem(value);
+    if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+  };
+
 export const endpointPatternSchema = z
   .string()
   .max(1024)
-  .regex(/^\/[^\s?#]*$/, "a path pattern starting with '/', without query or fragment");
+  .regex(/^\/[^\s?#]*$/, "a path pattern starting with '/', without query or fragment")
+  .superRefine(refusal(endpointPatternProblem));
 export const countrySchema = z
   .string()
-  .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 country code such as DE (XX for unknown)');
+  .regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 country code such as DE (upper-case)')
+  .superRefine(refusal(countryCodeProblem));
 
 export const profileSchema = z
   .object({
@@ -55,13 +90,22 @@ export const profileSchema = z
     endpoint: categorical(endpointPatternSchema).optional(),
     geo: categorical(countrySchema).optional(),
     payloadSize: range(0, Number.MAX_SAFE_INTEGER, false)
-      .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, 'min > max')
+      .superRefine(
+        refusal((r) =>
+          r.min !== undefined && r.max !== undefined && r.min > r.max
+            ? `min ${r.min} > max ${r.max}: no size is inside, so the range can never match (sizes do not wrap; swap them)`
+            : null,
+        ),
+      )
       .optional(),
     // min > max is allowed and wraps past midnight.
     timeOfDay: range(0, 23, true).optional(),
     userAgent: z
       .object({
-        similarTo: z.array(z.string().min(1).max(2048)).max(MAX_USER_AGENT_EXEMPLARS).default([]),
+        similarTo: z
+          .array(z.string().min(1).max(2048).superRefine(refusal(userAgentExemplarProblem)))
+          .max(MAX_USER_AGENT_EXEMPLARS)
+          .default([]),
         hashes: z
           .array(z.string().regex(/^[0-9a-f]{16,64}$/, 'a hex user-agent hash'))
           .max(MAX_LIST_ITEMS)
@@ -74,6 +118,55 @@ export const profileSchema = z
       .optional(),
   })
   .strict();
+
+/** Longest immediate-reply body, in bytes of UTF-8. */
+export const MAX_RESPOND_BODY_BYTES = 4096;
+/** Longest `details` (Envoy's %RESPONSE_CODE_DETAILS%). */
+export const MAX_RESPOND_DETAILS_LENGTH = 128;
+/** Longest rewritePath prefix or target. */
+export const MAX_REWRITE_LENGTH = 1024;
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const headerSet = (name: z.ZodType<string>) =>
+  z
+    .record(name, headerValue)
+    .refine((r) => Object.keys(r).length <= 32, 'at most 32 headers')
+    .default({});
+
+export const respondSchema = z
+  .object({
+    status: z.number().int().min(200, 'a status from 200 to 599').max(599, 'a status from 200 to 599'),
+    headers: headerSet(responseHeaderName),
+    body: z
+      .string()
+      .refine((b) => !b.includes('\0') && !LONE_SURROGATE.test(b), 'UTF-8 text without NUL characters')
+      .refine(
+        (b) => Buffer.byteLength(b, 'utf8') <= MAX_RESPOND_BODY_BYTES,
+        `at most ${MAX_RESPOND_BODY_BYTES} bytes of UTF-8`,
+      )
+      .default(''),
+    details: z
+      .string()
+      .regex(
+        new RegExp(`^[\\x21-\\x7e]{1,${MAX_RESPOND_DETAILS_LENGTH}}$`),
+        `printable ASCII without spaces, at most ${MAX_RESPOND_DETAILS_LENGTH} characters`,
+      )
+      .optional(),
+  })
+  .strict();
+
+/** An absolute path (or the start of one) as it goes into `:path`: printable ASCII, no query. */
+const absolutePath = z
+  .string()
+  .max(MAX_REWRITE_LENGTH)
+  .regex(
+    /^\/[\x21-\x7e]*$/,
+    "an absolute path: starts with '/', printable ASCII without spaces (percent-encode the rest)",
+  )
+  .refine((p) => !/[?#]/.test(p), "a path only: no '?' query or '#' fragment (the request's query is kept)");
+
+export const rewritePathSchema = z.object({ prefix: absolutePath, to: absolutePath }).strict();
 
 export const actionsSchema = z
   .object({
@@ -93,6 +186,35 @@ export const actionsSchema = z
       })
       .strict()
       .optional(),
+    respond: respondSchema.optional(),
+    rewritePath: rewritePathSchema.optional(),
+    responseHeaders: z
+      .object({
+        set: headerSet(responseHeaderName),
+        remove: z.array(responseHeaderName).max(32).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const guardrailSchema = z
+  .object({
+    metric: z.enum(['errorRate', 'latencyP95']),
+    /** Trip when the variant is worse than control by more than this share (0.1 = 10 %). */
+    maxRelativeIncrease: z.number().gt(0).max(1000),
+    /** Requests each of variant and control needs before the guardrail may trip. */
+    minRequests: z.number().int().min(1).max(1_000_000_000),
+    /** Significance level of the test. */
+    pValue: z.number().gt(0).lt(1),
+  })
+  .strict();
+
+export const experimentSchema = z
+  .object({
+    /** The variant the others are compared with. */
+    control: z.string().min(1).max(64),
+    guardrails: z.array(guardrailSchema).max(16).default([]),
   })
   .strict();
 
@@ -137,15 +259,49 @@ export const flagSchema = z
       .refine((v) => v.some((x) => x.weight > 0), 'at least one variant needs a positive weight')
       .refine((v) => new Set(v.map((x) => x.name)).size === v.length, 'variant names must differ')
       .optional(),
+    /** `shadow`: evaluated, counted and explained, but nothing is applied (CONTRACT §6). */
+    mode: z.enum(['enforce', 'shadow']).default('enforce'),
+    /** Immediate replies per second per replica (a token bucket); required with a `respond`. */
+    respondLimit: z
+      .object({ perSecond: z.number().gt(0).max(1_000_000) })
+      .strict()
+      .optional(),
+    experiment: experimentSchema.optional(),
     /** Only on learned proposals (CONTRACT §2): why the learner proposed this range. */
     evidence: z.record(z.string(), z.unknown()).optional(),
   })
   // Unknown top-level fields are kept (a newer writer may know more) and reported as warnings.
-  .loose();
+  .loose()
+  .superRefine((flag, ctx) => {
+    const responds = flag.actions.respond !== undefined || (flag.variants ?? []).some((v) => v.actions?.respond);
+    if (responds && flag.respondLimit === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['respondLimit'],
+        message:
+          'a flag with a respond action needs "respondLimit": {"perSecond": N} (a token bucket per replica), ' +
+          'so that a mistaken range cannot answer all of a service',
+      });
+    }
+    const experiment = flag.experiment;
+    if (experiment === undefined) return;
+    if (flag.variants === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['experiment'], message: 'an experiment needs variants to compare' });
+    } else if (!flag.variants.some((v) => v.name === experiment.control)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['experiment', 'control'],
+        message: `names no variant of this flag (variants: ${flag.variants.map((v) => v.name).join(', ')})`,
+      });
+    }
+  });
 
 export type FlagDefinition = z.output<typeof flagSchema>;
 export type FlagProfile = z.output<typeof profileSchema>;
 export type FlagActions = z.output<typeof actionsSchema>;
+export type FlagRespond = z.output<typeof respondSchema>;
+export type FlagExperiment = z.output<typeof experimentSchema>;
+export type FlagGuardrail = z.output<typeof guardrailSchema>;
 
 export const KNOWN_FLAG_FIELDS: ReadonlySet<string> = new Set(Object.keys(flagSchema.shape));
 
@@ -190,10 +346,20 @@ export function parseFlagValue(input: unknown): FlagParseResult {
   if (!result.success) {
     return {
       ok: false,
-      issues: result.error.issues.map((issue) => ({
-        path: formatPath(issue.path),
-        message: `${issue.message}; got ${describeValue(valueAt(input, issue.path))}`,
-      })),
+      issues: result.error.issues.map((issue) => {
+        // A bad record key (a header name): say what is wrong with the key, and show the key.
+        if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+          const key = issue.path[issue.path.length - 1];
+          return {
+            path: formatPath(issue.path),
+            message: `${issue.issues.map((i) => i.message).join('; ')}; got name ${describeValue(String(key))}`,
+          };
+        }
+        return {
+          path: formatPath(issue.path),
+          message: `${issue.message}; got ${describeValue(valueAt(input, issue.path))}`,
+        };
+      }),
     };
   }
   const warnings = Object.keys(result.data)

@@ -3,7 +3,15 @@
 import type { FlagActions, FlagDefinition } from '../flags/schema.js';
 import { compileEndpointPatterns } from './glob.js';
 import { CandidateIndex } from './prefilter.js';
-import type { CompiledActions, CompiledFlag, CompiledVariant, Stickiness } from './compiledFlag.js';
+import type {
+  CompiledActions,
+  CompiledExperiment,
+  CompiledFlag,
+  CompiledRespond,
+  CompiledVariant,
+  Stickiness,
+} from './compiledFlag.js';
+import { RespondLimiter, type RespondLimit } from './respondLimiter.js';
 import type { RejectedFlag, Snapshot, SnapshotMeta } from './snapshot.js';
 import type { UaIndex, UaIndexParams, UaRangeInput } from './uaIndex.js';
 import { DEFAULT_UA_INDEX_PARAMS } from './uaIndex.js';
@@ -22,28 +30,80 @@ export interface CompileOptions {
   readonly now?: number;
 }
 
-const EMPTY_ACTIONS: CompiledActions = Object.freeze({
+const NO_PAIRS = Object.freeze([]) as readonly (readonly [string, string])[];
+const NO_NAMES = Object.freeze([]) as readonly string[];
+
+export const EMPTY_ACTIONS: CompiledActions = Object.freeze({
   route: null,
-  setHeaders: Object.freeze([]) as readonly (readonly [string, string])[],
-  removeHeaders: Object.freeze([]) as readonly string[],
+  setHeaders: NO_PAIRS,
+  removeHeaders: NO_NAMES,
+  respond: null,
+  rewritePath: null,
+  responseSetHeaders: NO_PAIRS,
+  responseRemoveHeaders: NO_NAMES,
 });
 
-function compileActions(actions: FlagActions | undefined, base: CompiledActions): CompiledActions {
-  if (!actions) return base;
-  const set = new Map(base.setHeaders);
-  const remove = new Set(base.removeHeaders);
-  for (const [name, value] of Object.entries(actions.requestHeaders?.set ?? {})) {
+const pairs = (map: ReadonlyMap<string, string>) =>
+  map.size === 0 ? NO_PAIRS : Object.freeze([...map].map(([k, v]) => Object.freeze([k, v] as const)));
+
+/** `change` over `base` (set and remove lists): what is set last wins, a removal unsets. */
+function mergeHeaderChanges(
+  baseSet: readonly (readonly [string, string])[],
+  baseRemove: readonly string[],
+  change: { set: Record<string, string>; remove: string[] } | undefined,
+): { set: readonly (readonly [string, string])[]; remove: readonly string[] } {
+  if (!change) return { set: baseSet, remove: baseRemove };
+  const set = new Map(baseSet);
+  const remove = new Set(baseRemove);
+  for (const [name, value] of Object.entries(change.set)) {
     set.set(name, value);
     remove.delete(name);
   }
-  for (const name of actions.requestHeaders?.remove ?? []) {
+  for (const name of change.remove) {
     remove.add(name);
     set.delete(name);
   }
+  return { set: pairs(set), remove: remove.size === 0 ? NO_NAMES : Object.freeze([...remove]) };
+}
+
+function compileRespond(respond: NonNullable<FlagActions['respond']>): CompiledRespond {
+  return Object.freeze({
+    status: respond.status,
+    headers: pairs(new Map(Object.entries(respond.headers))),
+    body: respond.body,
+    details: respond.details ?? null,
+  });
+}
+
+/** A variant's actions are merged over its flag's: the variant's respond, rewrite or route wins. */
+function compileActions(actions: FlagActions | undefined, base: CompiledActions): CompiledActions {
+  if (!actions) return base;
+  const request = mergeHeaderChanges(base.setHeaders, base.removeHeaders, actions.requestHeaders);
+  const response = mergeHeaderChanges(base.responseSetHeaders, base.responseRemoveHeaders, actions.responseHeaders);
   return Object.freeze({
     route: actions.route?.cluster ?? base.route,
-    setHeaders: Object.freeze([...set].map(([k, v]) => Object.freeze([k, v] as const))),
-    removeHeaders: Object.freeze([...remove]),
+    setHeaders: request.set,
+    removeHeaders: request.remove,
+    respond: actions.respond ? compileRespond(actions.respond) : base.respond,
+    rewritePath: actions.rewritePath
+      ? Object.freeze({ prefix: actions.rewritePath.prefix, to: actions.rewritePath.to })
+      : base.rewritePath,
+    responseSetHeaders: response.set,
+    responseRemoveHeaders: response.remove,
+  });
+}
+
+function compileExperiment(def: FlagDefinition): CompiledExperiment | null {
+  const experiment = def.experiment;
+  const variants = def.variants;
+  if (!experiment || !variants) return null;
+  // The schema makes sure that control names a variant.
+  const controlIndex = variants.findIndex((v) => v.name === experiment.control);
+  if (controlIndex < 0) return null;
+  return Object.freeze({
+    control: experiment.control,
+    controlIndex,
+    guardrails: Object.freeze(experiment.guardrails.map((g) => Object.freeze({ ...g }))),
   });
 }
 
@@ -83,7 +143,7 @@ interface SnapshotInternals {
 }
 const internals = new WeakMap<Snapshot, SnapshotInternals>();
 
-function compileFlag(def: FlagDefinition, index: number, uaSlot: number): CompiledFlag {
+function compileFlag(def: FlagDefinition, index: number, uaSlot: number, respondSlot: number): CompiledFlag {
   const p = def.profile;
   let totalWeight = 0;
   const method = p.method ? { values: new Set(p.method.in), weight: p.method.weight } : null;
@@ -142,6 +202,12 @@ function compileFlag(def: FlagDefinition, index: number, uaSlot: number): Compil
     rolloutShare: def.rollout ? def.rollout.percent / 100 : 1,
     stickiness: parseStickiness(def.rollout?.stickiness ?? 'client'),
     variants: variants ? Object.freeze(variants) : null,
+    mode: def.mode,
+    respondLimit:
+      def.respondLimit && respondSlot >= 0
+        ? Object.freeze({ perSecond: def.respondLimit.perSecond, slot: respondSlot })
+        : null,
+    experiment: compileExperiment(def),
   });
 }
 
@@ -187,6 +253,7 @@ function* compileSteps(
     previous && previous.uaIndex && internals.get(previous)?.uaSignature === signature ? previous.uaIndex : null;
   const uaInputs: UaRangeInput[] = [];
   const compiled: CompiledFlag[] = [];
+  const respondLimits: RespondLimit[] = [];
   let embedded = 0;
   for (const def of enabled) {
     const ua = def.profile.userAgent;
@@ -210,7 +277,12 @@ function* compileSteps(
         }
       }
     }
-    compiled.push(compileFlag(def, compiled.length, slot));
+    let respondSlot = -1;
+    if (def.respondLimit) {
+      respondSlot = respondLimits.length;
+      respondLimits.push({ name: def.name, perSecond: def.respondLimit.perSecond });
+    }
+    compiled.push(compileFlag(def, compiled.length, slot, respondSlot));
   }
 
   let uaIndex: UaIndex | null = reusable;
@@ -223,6 +295,11 @@ function* compileSteps(
     }
   }
 
+  // Last step, just before the swap: the buckets continue from those the old snapshot kept
+  // using while this one compiled.
+  const respondLimiter = new RespondLimiter(respondLimits);
+  if (previous?.respondLimiter) respondLimiter.inherit(previous.respondLimiter);
+
   const snapshot: Snapshot = Object.freeze({
     version: meta.version,
     source: meta.source,
@@ -232,6 +309,7 @@ function* compileSteps(
     flagCount: unique.length,
     uaIndex,
     prefilter: new CandidateIndex(compiled, uaIndex !== null),
+    respondLimiter,
   });
   internals.set(snapshot, { uaSignature: signature });
   return snapshot;

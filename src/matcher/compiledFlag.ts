@@ -1,12 +1,53 @@
 // The compiled, read-only form of one flag: everything a request needs, precomputed.
 // Every field is always present (null when unused) so that all flags share one shape.
 
+/** An immediate reply (CONTRACT §6): ends the request in the request-headers phase. */
+export interface CompiledRespond {
+  /** 200-599. */
+  readonly status: number;
+  /** [name, value] pairs of the reply, names lower-case and validated. */
+  readonly headers: readonly (readonly [string, string])[];
+  /** UTF-8 text, at most 4 KiB ('' for none). */
+  readonly body: string;
+  /** Envoy's %RESPONSE_CODE_DETAILS%, null when the flag gives none. */
+  readonly details: string | null;
+}
+
+/** Replace a leading `prefix` of the raw `:path` with `to` (query kept). */
+export interface CompiledRewrite {
+  readonly prefix: string;
+  readonly to: string;
+}
+
 export interface CompiledActions {
   /** Upstream cluster override, null when the flag does not route. */
   readonly route: string | null;
   /** [name, value] pairs, names lower-case and validated. */
   readonly setHeaders: readonly (readonly [string, string])[];
   readonly removeHeaders: readonly string[];
+  readonly respond: CompiledRespond | null;
+  readonly rewritePath: CompiledRewrite | null;
+  /** Changes to the upstream's response headers. */
+  readonly responseSetHeaders: readonly (readonly [string, string])[];
+  readonly responseRemoveHeaders: readonly string[];
+}
+
+export type FlagMode = 'enforce' | 'shadow';
+
+/** One experiment guardrail (CONTRACT §7). */
+export interface Guardrail {
+  readonly metric: 'errorRate' | 'latencyP95';
+  readonly maxRelativeIncrease: number;
+  readonly minRequests: number;
+  readonly pValue: number;
+}
+
+export interface CompiledExperiment {
+  /** Name of the control variant. */
+  readonly control: string;
+  /** Its position in `variants` (FlagMatch.variantIndex numbering). */
+  readonly controlIndex: number;
+  readonly guardrails: readonly Guardrail[];
 }
 
 export interface CompiledVariant {
@@ -55,4 +96,9 @@ export interface CompiledFlag {
   readonly rolloutShare: number;
   readonly stickiness: Stickiness;
   readonly variants: readonly CompiledVariant[] | null;
+  /** `shadow`: evaluated and counted, never applied nor listed in the flags header. */
+  readonly mode: FlagMode;
+  /** The flag's token bucket: replies per second and its slot in snapshot.respondLimiter. */
+  readonly respondLimit: { readonly perSecond: number; readonly slot: number } | null;
+  readonly experiment: CompiledExperiment | null;
 }

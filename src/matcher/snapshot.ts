@@ -3,6 +3,7 @@
 // one snapshot from start to end.
 import type { CompiledFlag } from './compiledFlag.js';
 import type { CandidateIndex } from './prefilter.js';
+import type { RespondLimiter } from './respondLimiter.js';
 import type { UaIndex } from './uaIndex.js';
 
 export interface RejectedFlag {
@@ -34,4 +35,9 @@ export interface Snapshot extends SnapshotMeta {
    * snapshots, which then score every flag. Built for exactly `flags` and `uaIndex`.
    */
   readonly prefilter?: CandidateIndex;
+  /**
+   * The `respondLimit` token buckets (flag.respondLimit.slot). Absent in hand-made snapshots,
+   * where every `respond` counts as over its limit (fail safe: no reply is ever sent).
+   */
+  readonly respondLimiter?: RespondLimiter;
 }

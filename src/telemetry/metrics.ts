@@ -1,15 +1,39 @@
 // Every metric proflag exports, declared in one place (as Envoy's ALL_EXT_PROC_FILTER_STATS).
 // One registry per sidecar instance, so tests can run several in one process.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FlagCounters } from './flagCounters.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'proflag_process_' });
+  // prom-client's default names already start with process_ or nodejs_.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'proflag_' });
   const registers = [registry];
+  // Per-flag counts live in plain arrays per snapshot; they become series on scrape.
+  const flagCounters = new FlagCounters();
   return {
     registry,
+    /** The request path calls flagCounters.countDecision(snapshot, decision) once per decision. */
+    flagCounters,
+    flagEvaluations: new Counter({
+      name: 'proflag_flag_evaluations_total',
+      help: 'per-flag evaluations by variant and result (match, shadow, respond_limited, rollout_excluded, below_threshold: scored candidates only)',
+      labelNames: ['flag', 'variant', 'result'] as const,
+      registers,
+      collect() {
+        flagCounters.collectEvaluations(this);
+      },
+    }),
+    flagRespondLimited: new Counter({
+      name: 'proflag_flag_respond_limited_total',
+      help: 'requests a flag matched but did not answer because its respondLimit bucket was empty',
+      labelNames: ['flag'] as const,
+      registers,
+      collect() {
+        flagCounters.collectRespondLimited(this);
+      },
+    }),
     streams: new Counter({
       name: 'proflag_extproc_streams_total',
       help: 'ext_proc streams by how they ended (end, cancelled, error)',

@@ -26,6 +26,8 @@ async function ffr(server: RedisServer, ...args: string[]) {
   });
 }
 
+const EXAMPLE_COUNT = readdirSync(EXAMPLES).filter((f) => f.endsWith('.json')).length;
+
 /** The example flags as one `ffr import` document. */
 function exportDocument(): string {
   const dir = mkdtempSync(join(tmpdir(), 'proflag-outage-'));
@@ -61,7 +63,7 @@ describe.skipIf(!redisServerAvailable())('Redis killed mid-traffic', () => {
   });
 
   it('answers every request with the last good decisions, then serves restored flags', async () => {
-    expect(sidecar.holder.current.flagCount).toBe(9);
+    expect(sidecar.holder.current.flagCount).toBe(EXAMPLE_COUNT);
     const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 200 });
     let sent = 0;
     let failed = 0;
@@ -90,7 +92,7 @@ describe.skipIf(!redisServerAvailable())('Redis killed mid-traffic', () => {
     const seen = Date.now() + 12_000;
     while (!sidecar.holder.dataLossSuspected && Date.now() < seen) await new Promise((r) => setTimeout(r, 20));
     // An empty Redis after version 1 is data loss: the snapshot is held.
-    expect(sidecar.holder.current.flagCount).toBe(9);
+    expect(sidecar.holder.current.flagCount).toBe(EXAMPLE_COUNT);
     expect(sidecar.holder.dataLossSuspected).toBe(true);
 
     await ffr(server, 'import', importFile);

@@ -108,6 +108,19 @@ export const ROUTING_TABLE: RoutingCase[] = [
     cluster: 'backend_quarantine',
   },
   {
+    name: 'a scripted login meets the shadow-mode 429: nothing changes, not listed',
+    req: { method: 'POST', path: '/api/login', sourceAddress: IP.US, headers: { 'user-agent': UA.pythonRequests } },
+    cluster: 'backend_quarantine',
+    flags: ['scraper-quarantine=true'],
+    headers: { 'x-proflag-bot': '1' },
+  },
+  {
+    name: 'the retired /api/v1/ matches its sunset flag',
+    req: { path: '/api/v1/orders?page=2', sourceAddress: IP.US, headers: { 'user-agent': UA.firefox } },
+    cluster: 'backend_stable',
+    flags: ['api-v1-sunset=true'],
+  },
+  {
     name: 'Chrome on Android (another version) gets the beta API',
     req: { path: '/api/items', sourceAddress: IP.US, headers: { 'user-agent': UA.chromeAndroid } },
     cluster: 'backend_beta',

@@ -1,10 +1,14 @@
 // decide() prunes candidates by bitsets and computes user-agent distances lazily, per slot and
 // only when a flag could still reach its threshold. None of that may change a decision: here
 // random snapshots (every dimension, UA ranges embedded by the real embedder, random weights,
-// thresholds, priorities, rollouts and variants) meet random requests, and decide() must give
-// exactly what scoring every flag with every distance gives (decideByScoringEveryFlag in test/helpers/decideReference.ts): the same
-// matches in the same order with the same scores (bit for bit), variants and values, the same
-// route and the same header changes.
+// thresholds, priorities, rollouts, variants, shadow mode, respond with small respondLimits,
+// rewrites and response headers) meet random requests at advancing times, and decide() must
+// give exactly what scoring every flag with every distance gives (decideByScoringEveryFlag in
+// test/helpers/decideReference.ts, with its own token buckets): the same matches in the same
+// order with the same scores (bit for bit), variants and values, the same reply, route,
+// rewrite and header changes, the same shadow, respond-limited and rollout-excluded flags; its
+// below-threshold flags are the reference's among the candidates it scored (all of them
+// without the prefilter).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HeaderLookup, RequestProfile } from '../../../src/features/profile.js';
@@ -12,11 +16,11 @@ import { createUaHasher, embedUserAgent } from '../../../src/features/userAgent.
 import { parseFlagValue, type FlagDefinition } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { explain } from '../../../src/matcher/explain.js';
-import { decide, type Decision } from '../../../src/matcher/match.js';
+import { decide, type Decision, type FlagMatch } from '../../../src/matcher/match.js';
 import type { Snapshot } from '../../../src/matcher/snapshot.js';
 import { uaIndexBuilder } from '../../../src/matcher/uaIndexImpl.js';
 import { syntheticUserAgents } from '../../helpers/uaCorpus.js';
-import { decideByScoringEveryFlag } from '../../helpers/decideReference.js';
+import { decideByScoringEveryFlag, ReferenceBuckets } from '../../helpers/decideReference.js';
 
 const BASE_UAS = [
   'Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
@@ -96,13 +100,24 @@ const profileArb = fc.record(
   { requiredKeys: [] },
 );
 
+const respondArb = fc.record({
+  status: pickOf([200, 429, 503]),
+  headers: fc.dictionary(pickOf(['retry-after', 'x-r']), pickOf(['1', '30']), { maxKeys: 1 }),
+  body: pickOf(['', 'slow down']),
+});
+
+const headerChangesArb = fc.record({
+  set: fc.dictionary(pickOf(['x-a', 'x-b', 'x-c']), pickOf(['1', '2']), { maxKeys: 2 }),
+  remove: fc.uniqueArray(pickOf(['x-a', 'x-b', 'x-d']), { maxLength: 2 }),
+});
+
 const actionsArb = fc.record(
   {
     route: fc.record({ cluster: pickOf(['c1', 'c2', 'c3']) }),
-    requestHeaders: fc.record({
-      set: fc.dictionary(pickOf(['x-a', 'x-b', 'x-c']), pickOf(['1', '2']), { maxKeys: 2 }),
-      remove: fc.uniqueArray(pickOf(['x-a', 'x-b', 'x-d']), { maxLength: 2 }),
-    }),
+    requestHeaders: headerChangesArb,
+    respond: respondArb,
+    rewritePath: fc.record({ prefix: pickOf(['/a/', '/b']), to: pickOf(['/v2/', '/']) }),
+    responseHeaders: headerChangesArb,
   },
   { requiredKeys: [] },
 );
@@ -125,7 +140,14 @@ const flagArb = fc.record(
         { name: 'treatment', weight: 50, actions: { route: { cluster: 'c9' } } },
       ],
       [{ name: 'only', weight: 1, actions: { requestHeaders: { set: { 'x-v': 'y' } } } }],
+      [
+        { name: 'pass', weight: 1, actions: { responseHeaders: { set: { 'x-v': 'p' }, remove: [] } } },
+        { name: 'block', weight: 1, actions: { respond: { status: 503 } } },
+      ],
     ),
+    mode: fc.constantFrom('enforce', 'enforce', 'shadow'),
+    // Small budgets, so that requests run out of tokens and wait for the refill.
+    respondLimit: fc.record({ perSecond: pickOf([0.5, 1, 2, 3.5, 1000]) }),
   },
   { requiredKeys: ['enabled', 'value', 'priority', 'threshold', 'profile'] },
 );
@@ -142,6 +164,8 @@ const snapshotArb = fc.array(flagArb, { minLength: 1, maxLength: 40 }).map((docs
 interface RequestCase {
   readonly profile: RequestProfile;
   readonly headers: Record<string, string>;
+  /** Ms since the previous request (the clock of the respondLimit buckets). */
+  readonly gapMs: number;
 }
 
 const requestArb: fc.Arbitrary<RequestCase> = fc
@@ -166,6 +190,7 @@ const requestArb: fc.Arbitrary<RequestCase> = fc
     clientKey: pickOf(['k1', 'k2', 'k3', 'k4']),
     userId: fc.option(pickOf(['u1', 'u2', 'u3', '']), { nil: undefined }),
     uid: fc.option(pickOf(['a', 'b', 'c']), { nil: undefined }),
+    gapMs: fc.oneof(pickOf([0, 0, 1, 250, 999, 2000]), fc.double({ min: 0, max: 3000, noNaN: true })),
   })
   .map((r) => {
     const ua = r.ua >= 0 ? REQUEST_UAS[r.ua]! : null;
@@ -185,6 +210,7 @@ const requestArb: fc.Arbitrary<RequestCase> = fc
         clientKey: r.clientKey,
       },
       headers,
+      gapMs: r.gapMs,
     };
   });
 
@@ -239,19 +265,29 @@ function referenceDistances(
   return out;
 }
 
-/** Everything a decision says, with scores as exact bit patterns. */
+const matchSummary = (m: FlagMatch) => ({
+  name: m.flag.name,
+  score: Object.is(m.score, -0) ? '-0' : m.score.toString(),
+  variant: m.variant,
+  variantIndex: m.variantIndex,
+  value: m.value,
+  route: m.actions.route,
+});
+
+/** Everything a decision says, with scores as exact bit patterns (below-threshold aside). */
 function summary(d: Decision) {
   return {
-    matches: d.matches.map((m) => ({
-      name: m.flag.name,
-      score: Object.is(m.score, -0) ? '-0' : m.score.toString(),
-      variant: m.variant,
-      value: m.value,
-      route: m.actions.route,
-    })),
+    matches: d.matches.map(matchSummary),
     route: d.route,
     set: [...d.setHeaders],
     remove: [...d.removeHeaders],
+    respond: d.respond,
+    rewritePath: d.rewritePath,
+    responseSet: [...d.responseSetHeaders],
+    responseRemove: [...d.responseRemoveHeaders],
+    shadow: d.shadow.map(matchSummary),
+    respondLimited: d.respondLimited.map(matchSummary),
+    rolloutExcluded: d.rolloutExcluded.map((f) => f.name),
   };
 }
 
@@ -267,14 +303,19 @@ describe('decide() with candidate pruning and lazy UA distances', () => {
     let matched = 0;
     let pruned = 0;
     let uaFlags = 0;
+    const seen = { replies: 0, limited: 0, shadow: 0, excluded: 0, rewrites: 0, responseHeaders: 0, below: 0 };
     fc.assert(
       fc.property(snapshotArb, fc.array(requestArb, { minLength: 1, maxLength: 25 }), (defs, requests) => {
         // Two compiles of the same flags: decide() fills one index's cache lazily and in its
-        // own order; the other answers all slots at once.
+        // own order; the other answers all slots at once. Each has its own token buckets, as
+        // has the reference: the same requests at the same times must spend them alike.
         const fast = compileWithIndex(defs);
         const full = compileWithIndex(defs);
         const unpruned: Snapshot = { ...compileWithIndex(defs), prefilter: undefined };
-        for (const { profile, headers } of requests) {
+        const buckets = new ReferenceBuckets();
+        let nowMs = 1_700_000_000_000;
+        for (const { profile, headers, gapMs } of requests) {
+          nowMs += gapMs;
           const h = lookup(headers);
           const distances = referenceDistances(full, defs, profile);
           if (full.uaIndex) {
@@ -283,10 +324,24 @@ describe('decide() with candidate pruning and lazy UA distances', () => {
               Array.from(distances),
             );
           }
-          const want = summary(decideByScoringEveryFlag(full, profile, h, distances));
-          expect(summary(decide(fast, profile, h))).toEqual(want);
-          expect(summary(decide(unpruned, profile, h))).toEqual(want);
+          const reference = decideByScoringEveryFlag(full, profile, h, distances, buckets, nowMs);
+          const want = summary(reference);
+          const got = decide(fast, profile, h, nowMs);
+          const gotUnpruned = decide(unpruned, profile, h, nowMs);
+          expect(summary(got)).toEqual(want);
+          expect(summary(gotUnpruned)).toEqual(want);
+          // Below threshold: all of them without the prefilter, the scored ones with it.
+          const allBelow = reference.allBelowThreshold.map((f) => f.name);
+          expect(gotUnpruned.belowThreshold.map((f) => f.name)).toEqual(allBelow);
+          for (const f of got.belowThreshold) expect(allBelow).toContain(f.name);
           matched += want.matches.length;
+          seen.replies += want.respond ? 1 : 0;
+          seen.limited += want.respondLimited.length;
+          seen.shadow += want.shadow.length;
+          seen.excluded += want.rolloutExcluded.length;
+          seen.rewrites += want.rewritePath ? 1 : 0;
+          seen.responseHeaders += want.responseSet.length + want.responseRemove.length;
+          seen.below += got.belowThreshold.length;
           if (fast.prefilter) {
             const sel = fast.prefilter.select(profile).candidates;
             let candidates = 0;
@@ -299,25 +354,47 @@ describe('decide() with candidate pruning and lazy UA distances', () => {
       { numRuns: 300 },
     );
     // The generators must actually exercise matching, pruning and UA ranges (about 2,000,
-    // 2,000 and 6,000 of them in a run).
+    // 2,000 and 6,000 of them in a run), and every kind of action and outcome.
     expect(matched).toBeGreaterThan(600);
     expect(pruned).toBeGreaterThan(600);
     expect(uaFlags).toBeGreaterThan(1500);
+    // (A run sees about 450 replies, 180 limited, 480 shadow, 1,600 excluded, 40 rewrites,
+    // 90 response-header changes and 1,600 scored misses.)
+    for (const [what, n] of Object.entries(seen)) expect(n, what).toBeGreaterThan(10);
   });
 
-  it('explain() reports the scores and the decision of decide() (property)', () => {
+  it('explain() reports the scores, results and decision of decide(), and spends no reply (property)', () => {
     fc.assert(
-      fc.property(snapshotArb, fc.array(requestArb, { minLength: 1, maxLength: 5 }), (defs, requests) => {
+      fc.property(snapshotArb, fc.array(requestArb, { minLength: 1, maxLength: 8 }), (defs, requests) => {
         const s = compileWithIndex(defs);
-        for (const { profile, headers } of requests) {
+        // The same flags, never explained: explain must not change what decide() answers.
+        const untouched = compileWithIndex(defs);
+        let nowMs = 1_700_000_000_000;
+        for (const { profile, headers, gapMs } of requests) {
+          nowMs += gapMs;
           const h = lookup(headers);
-          const d = decide(s, profile, h);
-          const e = explain(s, profile, h);
+          const e = explain(s, profile, h, nowMs);
+          explain(s, profile, h, nowMs);
+          const d = decide(s, profile, h, nowMs);
+          expect(summary(d)).toEqual(summary(decide(untouched, profile, h, nowMs)));
           expect(e.decision.flags).toEqual(d.matches.map((m) => `${m.flag.name}=${m.value}`));
-          for (const m of d.matches) expect(e.flags.find((f) => f.name === m.flag.name)!.score).toBe(m.score);
+          expect(e.decision.shadow).toEqual(d.shadow.map((m) => `${m.flag.name}=${m.value}`));
+          expect(e.decision.respond).toEqual(
+            d.respond ? { flag: d.respond.flag, status: d.respond.reply.status } : null,
+          );
+          expect(e.decision.route).toBe(d.route?.cluster ?? null);
+          const result = (name: string) => e.flags.find((f) => f.name === name)!.result;
+          for (const m of d.matches) {
+            expect(e.flags.find((f) => f.name === m.flag.name)!.score).toBe(m.score);
+            expect(result(m.flag.name)).toBe('matched');
+          }
+          for (const m of d.shadow) expect(result(m.flag.name)).toBe('shadow');
+          for (const m of d.respondLimited) expect(result(m.flag.name)).toBe('respond-limited');
+          for (const f of d.rolloutExcluded) expect(result(f.name)).toBe('outside-rollout');
+          for (const f of d.belowThreshold) expect(result(f.name)).toBe('below-threshold');
         }
       }),
-      { numRuns: 50 },
+      { numRuns: 80 },
     );
   });
 });
