@@ -316,6 +316,15 @@ async function main(): Promise<void> {
           bar('reload.all-replicas', '1,000 flags changed: all replicas serve', f.bulkChangeMaxMs, '<=', 1000, 'ms');
         if (f.compile1000FlagsMs !== undefined)
           bar('reload.compile', 'snapshot compile, 1,000 flags', f.compile1000FlagsMs, '<=', 200, 'ms');
+        if (f.compileUa10kMs !== undefined)
+          bar(
+            'reload.compileUa',
+            "snapshot compile (sidecar's), 1,000 flags + 10,000 distinct UA exemplars",
+            f.compileUa10kMs,
+            '<=',
+            200,
+            'ms',
+          );
       },
     );
   }

@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   PROFLAG_ERR_DECISION: 'evaluating a request failed; the request continues unchanged',
   PROFLAG_ERR_LEARNER:
     'the learner could not write a proposal or publish or read samples; it drops that work and goes on',
+  PROFLAG_ERR_WORKER:
+    'a worker process (PROFLAG_WORKERS) or the user-agent graph thread failed; it is replaced, the rest keeps serving',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

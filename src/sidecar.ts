@@ -1,15 +1,11 @@
 // Wiring only: builds the sidecar from a validated Config. main.ts (signals, exit codes) and
 // the end-to-end tests both start proflag through here, so the tests run the real thing.
-import { performance } from 'node:perf_hooks';
 import type { Config } from './config/config.js';
 import { createProfileExtractor } from './features/extract.js';
 import { createGeoResolver } from './features/geo.js';
-import { embedUserAgent } from './features/userAgent.js';
 import type { FlagDefinition } from './flags/schema.js';
-import { compileSnapshotAsync } from './matcher/compile.js';
 import type { Snapshot, SnapshotMeta } from './matcher/snapshot.js';
-import { buildUaIndex } from './matcher/uaIndexImpl.js';
-import { UaGraphBuilder } from './workers/uaGraphBuilder.js';
+import { createSnapshotCompiler } from './workers/snapshotCompiler.js';
 import { startAdminServer } from './admin/adminServer.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
@@ -64,20 +60,9 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   });
 
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
-  const uaIndexBuilder = { embed: embedUserAgent, build: buildUaIndex };
-  // Large user-agent graphs are built on a worker thread: requests keep flowing meanwhile.
-  const graphBuilder = new UaGraphBuilder();
-  const compile = async (flags: readonly FlagDefinition[], meta: SnapshotMeta): Promise<Snapshot> => {
-    const started = performance.now();
-    const snapshot = await compileSnapshotAsync(flags, meta, {
-      uaIndexBuilder,
-      buildUaIndexAsync: (inputs, params) => graphBuilder.build(inputs, params),
-      uaIndexParams: config.uaIndex,
-      previous: holder.current,
-    });
-    logger.debug({ flags: snapshot.flags.length, ms: performance.now() - started }, 'snapshot compiled');
-    return snapshot;
-  };
+  const compiler = createSnapshotCompiler({ uaIndexParams: config.uaIndex, logger, previous: () => holder.current });
+  const compile = (flags: readonly FlagDefinition[], meta: SnapshotMeta): Promise<Snapshot> =>
+    compiler.compile(flags, meta);
 
   const store = await openFlagStore(config, { holder, compile, logger, metrics: storeMetricsFrom(metrics) });
 
@@ -161,7 +146,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
         await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
-        await graphBuilder.close();
+        await compiler.close();
         logger.info('proflag stopped');
       })();
       return stopping;
