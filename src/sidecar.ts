@@ -7,24 +7,28 @@ import type { FlagDefinition } from './flags/schema.js';
 import type { Snapshot, SnapshotMeta } from './matcher/snapshot.js';
 import { createSnapshotCompiler } from './workers/snapshotCompiler.js';
 import { startAdminServer } from './admin/adminServer.js';
+import { localServing, readinessOf, type ServingState } from './admin/servingTopics.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
 import { createStreamHandler } from './extproc/stream.js';
 import { SnapshotHolder } from './store/snapshotHolder.js';
 import { openFlagStore, type FlagStore } from './store/openFlagStore.js';
 import type { Logger } from './telemetry/logger.js';
-import { startLearning, type Learning, type LearningOverrides } from './learner/learning.js';
+import { startLearning, type Learning, type LearningDeps, type LearningOverrides } from './learner/learning.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { storeMetricsFrom } from './telemetry/storeMetricsAdapter.js';
 
 export interface Sidecar {
   readonly grpcPort: number;
+  /** The admin port; 0 when this sidecar serves none (a cluster worker: the primary does). */
   readonly adminPort: number;
   readonly holder: SnapshotHolder;
   readonly store: FlagStore;
   readonly metrics: Metrics;
   /** The learner (PROFLAG_LEARN=on), or null. */
   readonly learning: Learning | null;
+  /** What the admin topics read (servingTopics.ts): a cluster worker answers the primary with it. */
+  readonly serving: ServingState;
   /** Health NOT_SERVING, stop accepting, let streams finish (≤ graceMs), close the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -37,6 +41,13 @@ export interface SidecarOptions {
   readonly defaultMetrics?: boolean;
   /** Learner option overrides (tests: a smaller baseline than production's). */
   readonly learner?: LearningOverrides;
+  /** Serve the admin port (default true; a cluster worker leaves it to the primary). */
+  readonly admin?: boolean;
+  /**
+   * Starts the learner instead of startLearning (PROFLAG_LEARN=on only): a cluster worker
+   * forwards its samples to the primary's one learner.
+   */
+  readonly startLearning?: (deps: LearningDeps) => Learning | null;
 }
 
 export async function startSidecar(config: Config, options: SidecarOptions): Promise<Sidecar> {
@@ -66,15 +77,18 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
 
   const store = await openFlagStore(config, { holder, compile, logger, metrics: storeMetricsFrom(metrics) });
 
-  const learning = config.learn
-    ? startLearning(config, {
-        logger,
-        metrics,
-        storeKind: store.kind,
-        ...(options.now ? { now: options.now } : {}),
-        ...(options.learner ? { overrides: options.learner } : {}),
-      })
-    : null;
+  const learningDeps: LearningDeps = {
+    logger,
+    metrics,
+    storeKind: store.kind,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.learner ? { overrides: options.learner } : {}),
+  };
+  const learning = !config.learn
+    ? null
+    : options.startLearning
+      ? options.startLearning(learningDeps)
+      : startLearning(config, learningDeps);
 
   const processRequestHeaders = createRequestProcessor({
     snapshots: holder,
@@ -104,48 +118,40 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   servingTimer.unref();
   holder.onSwap(updateServing);
 
-  const admin = await startAdminServer(config.adminAddr, {
-    registry: metrics.registry,
-    snapshot: () => holder.current,
-    extract,
-    readiness: () => {
-      const sync = holder.sync;
-      return {
-        ready: sync.loaded,
-        stale: sync.stale,
-        version: sync.version,
-        syncAgeMs: sync.ageMs,
-        source: sync.source,
-        detail: {
-          flags: sync.flagCount,
-          rejected: sync.rejectedCount,
-          feedConnected: sync.feedConnected,
-          dataLossSuspected: sync.dataLossSuspected,
-          lastError: sync.lastError,
-        },
-      };
-    },
-  });
+  const serving: ServingState = { holder, extract, registry: metrics.registry };
+  const admin =
+    options.admin === false
+      ? null
+      : await startAdminServer(config.adminAddr, {
+          registry: metrics.registry,
+          readiness: () => readinessOf(holder),
+          serving: localServing(serving),
+        });
 
   logger.info(
-    { grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpcServer.port}`, admin: admin.port, store: store.description },
-    'proflag started',
+    {
+      grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpcServer.port}`,
+      admin: admin?.port,
+      store: store.description,
+    },
+    admin ? 'proflag started' : 'proflag worker serving',
   );
 
   let stopping: Promise<void> | null = null;
   return {
     grpcPort: grpcServer.port,
-    adminPort: admin.port,
+    adminPort: admin?.port ?? 0,
     holder,
     store,
     metrics,
     learning,
+    serving,
     stop(graceMs = 5_000) {
       stopping ??= (async () => {
         clearInterval(servingTimer);
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
-        await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
+        await Promise.allSettled([store.stop(), admin?.close(), learning?.stop()]);
         await compiler.close();
         logger.info('proflag stopped');
       })();

@@ -1,6 +1,7 @@
 // Configuration: read once from the environment (only main.ts calls loadConfig), validated
 // with one clear message per wrong value, then frozen. Defaults live here and nowhere else.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -50,6 +51,8 @@ export interface Config {
   /** Count request bodies without content-length in the body phase (needs a body mode in Envoy). */
   readonly countBodies: boolean;
   readonly uaIndex: { readonly m: number; readonly efConstruction: number; readonly ef: number };
+  /** Worker processes sharing the gRPC port (1: one process, no cluster at all). */
+  readonly workers: number;
 }
 
 const headerName = z
@@ -125,6 +128,14 @@ const envSchema = z.object({
   PROFLAG_UA_INDEX_M: int(4, 64).default(16),
   PROFLAG_UA_INDEX_EF_CONSTRUCTION: int(10, 2000).default(100),
   PROFLAG_UA_INDEX_EF: int(10, 2000).default(32),
+  PROFLAG_WORKERS: z
+    .string()
+    .refine(
+      (w) => w === 'auto' || (/^\d+$/.test(w) && Number(w) >= 1 && Number(w) <= 256),
+      'auto, or 1 to 256 worker processes',
+    )
+    .default('1')
+    .transform((w) => (w === 'auto' ? availableParallelism() : Number(w))),
 });
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
@@ -234,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       efConstruction: e.PROFLAG_UA_INDEX_EF_CONSTRUCTION,
       ef: e.PROFLAG_UA_INDEX_EF,
     }),
+    workers: e.PROFLAG_WORKERS,
   });
 }
 
