@@ -126,22 +126,89 @@ function normaliseInto(v: ArrayLike<number>, dim: number, out: Float64Array, at 
 /** Work between pauses of the asynchronous prepare (exemplars or centroid points). */
 const PREPARE_BATCH = 1000;
 
+/**
+ * Distinct exemplar vectors, deduplicated by their exact bytes and normalised straight into
+ * one growing array. Plain methods, not generator code: V8 optimises these loops on the
+ * first compile already (a generator's own loops stay unoptimised for the whole first call,
+ * which made a cold compile several times slower).
+ */
+class PointSet {
+  n = 0;
+  points: Float64Array;
+  /** The input bytes of each point, to tell equal vectors from hash collisions. */
+  private readonly words: Int32Array[] = [];
+  private readonly byHash = new Map<number, number>();
+  /** Next point with the same hash (-1: none). */
+  private readonly sameHash: number[] = [];
+
+  constructor(
+    private readonly dim: number,
+    capacity: number,
+  ) {
+    this.points = new Float64Array(Math.max(1, capacity) * dim);
+  }
+
+  /** The point of vector e (added when new); -1 when e is unusable (wrong size, zero, not finite). */
+  pointOf(e: Float32Array): number {
+    const dim = this.dim;
+    if (e.length !== dim) return -1;
+    const words = new Int32Array(e.buffer, e.byteOffset, dim);
+    let h = 0x811c9dc5;
+    for (let i = 0; i < dim; i++) h = Math.imul(h ^ words[i]!, 16777619);
+    const first = this.byHash.get(h);
+    for (let p = first ?? -1; p !== -1; p = this.sameHash[p]!) if (sameWords(this.words[p]!, words)) return p;
+    const p = this.n;
+    if ((p + 1) * dim > this.points.length) {
+      const grown = new Float64Array(this.points.length * 2);
+      grown.set(this.points);
+      this.points = grown;
+    }
+    if (!normaliseInto(e, dim, this.points, p * dim)) return -1;
+    this.n++;
+    this.words.push(words);
+    this.sameHash.push(first ?? -1);
+    this.byHash.set(h, p);
+    return p;
+  }
+}
+
+function sameWords(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** out[0..dim) += points[at..at+dim) */
+function addInto(out: Float64Array, points: Float64Array, at: number, dim: number): void {
+  for (let i = 0; i < dim; i++) out[i]! += points[at + i]!;
+}
+
+/** Largest angle (radians) from the centroid at `cAt` to the points `pts`. */
+function radiusOf(centroids: Float64Array, cAt: number, points: Float64Array, pts: Int32Array, dim: number): number {
+  let radius = 0;
+  for (let k = 0; k < pts.length; k++) {
+    const c = dotAt(centroids, cAt, points, pts[k]! * dim, dim);
+    const angle = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c);
+    if (angle > radius) radius = angle;
+  }
+  return radius;
+}
+
 /** The preparation as steps: yields every PREPARE_BATCH units so a caller can pause. */
 function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, void> {
   let work = 0;
   let slots = 0;
   let dim = 0;
+  let exemplars = 0;
   for (const input of inputs) {
     if (Number.isInteger(input.slot) && input.slot >= 0 && input.slot + 1 > slots) slots = input.slot + 1;
     if (dim === 0) for (const e of input.exemplars) if (dim === 0 && e.length > 0) dim = e.length;
+    exemplars += input.exemplars.length;
   }
-  const keyToPoint = new Map<string, number>();
-  const vectors: Float64Array[] = [];
+  const set = new PointSet(dim, exemplars);
   const slotPointSets: Set<number>[] = Array.from({ length: slots }, () => new Set<number>());
   const slotReach = new Float64Array(slots).fill(Infinity);
   const reachGiven = new Uint8Array(slots);
   const hashSlotSets = new Map<string, Set<number>>();
-  const scratch = new Float64Array(dim);
 
   for (const input of inputs) {
     const slot = input.slot;
@@ -153,31 +220,22 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
       slotReach[slot] = reachGiven[slot] ? Math.max(slotReach[slot]!, reach) : reach;
       reachGiven[slot] = 1;
     }
+    const slotSet = slotPointSets[slot]!;
     for (const e of input.exemplars) {
       if (++work % PREPARE_BATCH === 0) yield;
-      if (e.length !== dim) continue;
-      // Identical input bytes give identical normalised vectors: key by the input itself.
-      const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('latin1');
-      let p = keyToPoint.get(key);
-      if (p === undefined) {
-        if (!normaliseInto(e, dim, scratch)) continue;
-        p = vectors.length;
-        keyToPoint.set(key, p);
-        vectors.push(Float64Array.from(scratch));
-      }
-      slotPointSets[slot]!.add(p);
+      const p = set.pointOf(e);
+      if (p >= 0) slotSet.add(p);
     }
     for (const h of input.hashes) {
       if (typeof h !== 'string') continue;
-      let set = hashSlotSets.get(h);
-      if (!set) hashSlotSets.set(h, (set = new Set()));
-      set.add(slot);
+      let hs = hashSlotSets.get(h);
+      if (!hs) hashSlotSets.set(h, (hs = new Set()));
+      hs.add(slot);
     }
   }
 
-  const n = vectors.length;
-  const points = new Float64Array(n * dim);
-  vectors.forEach((v, i) => points.set(v, i * dim));
+  const n = set.n;
+  const points = set.points.length === n * dim ? set.points : set.points.slice(0, n * dim);
   const slotPoints = slotPointSets.map((s) => Int32Array.from(s));
 
   // Centroid and angular radius of every slot.
@@ -187,19 +245,15 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
   for (let s = 0; s < slots; s++) {
     const pts = slotPoints[s]!;
     if (pts.length === 0) continue;
+    work += pts.length;
+    if (work >= PREPARE_BATCH) {
+      work = 0;
+      yield;
+    }
     sum.fill(0);
-    for (const p of pts) {
-      if (++work % PREPARE_BATCH === 0) yield;
-      for (let i = 0; i < dim; i++) sum[i]! += points[p * dim + i]!;
-    }
+    for (let k = 0; k < pts.length; k++) addInto(sum, points, pts[k]! * dim, dim);
     if (!normaliseInto(sum, dim, slotCentroid, s * dim)) continue;
-    let radius = 0;
-    for (const p of pts) {
-      const c = dotAt(slotCentroid, s * dim, points, p * dim, dim);
-      const angle = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c);
-      if (angle > radius) radius = angle;
-    }
-    slotRadius[s] = radius + ANGLE_EPSILON;
+    slotRadius[s] = radiusOf(slotCentroid, s * dim, points, pts, dim) + ANGLE_EPSILON;
   }
 
   return {
@@ -211,7 +265,7 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
     slotReach,
     slotCentroid,
     slotRadius,
-    hashSlots: new Map([...hashSlotSets].map(([h, s]) => [h, Int32Array.from(s)])),
+    hashSlots: new Map([...hashSlotSets].map(([h, hs]) => [h, Int32Array.from(hs)])),
   };
 }
 

@@ -111,7 +111,7 @@ describe('PROFLAG_WORKERS=2 with Redis', () => {
     const pids = (await readyz()).detail.workers.map((w) => w.pid);
     // An open stream (Envoy never ends it): the first SIGTERM waits for it (up to 5 s).
     const Ctor = officialExtProcClient();
-    const ext = new Ctor(grpcAddr, grpc.credentials.createInsecure()) as grpc.Client & {
+    const ext = new Ctor(grpcAddr, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       Process(): grpc.ClientDuplexStream<unknown, unknown>;
     };
     const call = ext.Process();
