@@ -119,7 +119,9 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     return combineReadiness(slots, supervisor.restarts);
   };
 
-  // The admin port first: if it cannot listen, no worker has been forked for nothing.
+  // The admin port first: if it cannot listen, no worker has been forked for nothing. Routes
+  // that need a worker's state ask through `serving`; data the primary keeps itself (the one
+  // learner: intake.learner) is handed to routes here, as sidecar.ts hands its own.
   const admin = await startAdminServer(config.adminAddr, { registry, readiness, serving });
   try {
     await supervisor.start();

@@ -79,7 +79,8 @@ describe('PROFLAG_WORKERS=2', () => {
       // Recycled often, so the test's connections spread over both workers.
       PROFLAG_STREAMS_PER_CONNECTION: '10',
     });
-    const started = await p.started();
+    // Three processes compile their TypeScript first: generous on a busy machine.
+    const started = await p.started(50_000);
     grpc = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   });

@@ -72,7 +72,8 @@ describe('PROFLAG_WORKERS=2 with Redis', () => {
       PROFLAG_STREAMS_PER_CONNECTION: '10',
       PROFLAG_LEARN_MODE: 'publish',
     });
-    const started = await p.started();
+    // Three processes compile their TypeScript first: generous on a busy machine.
+    const started = await p.started(50_000);
     grpcAddr = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   });
