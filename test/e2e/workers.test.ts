@@ -4,6 +4,7 @@
 // answered by the workers in turn, the one learner in the primary gets every worker's samples,
 // a killed worker is replaced, and SIGTERM drains everything and exits 0 with no child left.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -206,5 +207,30 @@ describe('PROFLAG_WORKERS=2', () => {
     // The primary and each worker stop cleanly, without an error or a restart.
     expect(out.match(/"msg":"proflag stopped"/g)?.length).toBe(3);
     expect(out).not.toMatch(/"level":(50|60)/);
+  });
+});
+
+describe('PROFLAG_WORKERS=2 when a worker cannot start', () => {
+  it('exits 1 with the reason instead of restarting workers that would fail again', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const p = startProflag({
+        PROFLAG_WORKERS: '2',
+        PROFLAG_STORE: 'file',
+        PROFLAG_FLAGS_DIR: dir,
+        PROFLAG_GRPC_ADDR: `127.0.0.1:${port}`,
+        PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
+        PROFLAG_UA_HASH_KEY: 'workers-test-key-0123',
+      });
+      expect(await p.exited).toBe(1);
+      expect(p.output()).toMatch(
+        /failed to start: Error: worker \d exited \(exit code 1, signal null\) before serving/,
+      );
+      expect(p.output()).not.toContain('"proflag started"');
+    } finally {
+      busy.close();
+    }
   });
 });
