@@ -3,6 +3,12 @@
 // with the sidecar's compile) watch one Redis under a throwaway prefix; changes go through
 // scripts/ffr exactly as an operator makes them. Needs Redis at REDIS_URL (default
 // 127.0.0.1:6379) plus redis-cli and jq for the script.
+//
+// The compile bar is measured twice, with the sidecar's own compiler (src/workers/
+// snapshotCompiler.ts): 1,000 plain flags, and the decision bench's 1,000 flags carrying
+// 10,000 distinct user-agent exemplars (100 flags × 100), nothing reused from a previous
+// snapshot. The HNSW graph is not part of a compile (it is built on a worker thread when
+// nearestPoints first needs it); how long that takes is reported beside it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +18,14 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { embedUserAgent } from '../src/features/userAgent.js';
 import type { FlagDefinition } from '../src/flags/schema.js';
-import { compileSnapshotAsync } from '../src/matcher/compile.js';
 import type { SnapshotMeta } from '../src/matcher/snapshot.js';
-import { buildUaIndex } from '../src/matcher/uaIndexImpl.js';
+import { DEFAULT_UA_INDEX_PARAMS } from '../src/matcher/uaIndex.js';
+import type { UaIndexWithDiagnostics } from '../src/matcher/uaIndexImpl.js';
 import { RedisStore } from '../src/store/redisStore.js';
 import { SnapshotHolder } from '../src/store/snapshotHolder.js';
 import { createLogger } from '../src/telemetry/logger.js';
+import { createSnapshotCompiler } from '../src/workers/snapshotCompiler.js';
+import { loadFixtures } from './lib/fixtures.js';
 import { median, percentiles, round } from './lib/stats.js';
 
 const run = promisify(execFile);
@@ -34,7 +42,63 @@ export interface ReloadResult {
   readonly bulkChangeMaxMs: number;
   /** Compiling a 1,000-flag snapshot on its own (ms, median). */
   readonly compile1000FlagsMs: number;
+  /** Compiling 1,000 flags with 10,000 distinct UA exemplars (ms, median of warm rounds). */
+  readonly compileUa10kMs: number;
+  /** The same, the first compile of the process (cold code), ms. */
+  readonly compileUa10kFirstMs: number;
+  /**
+   * CPU time of those compiles (process user + system, median of the warm ones, ms): on a
+   * busy machine the wall time above mostly measures waiting for a core; this does not.
+   */
+  readonly compileUa10kCpuMs: number;
+  /** Distinct exemplar points of that snapshot's index. */
+  readonly compileUa10kPoints: number;
+  /** Its HNSW graph, built on the worker thread after the first nearestPoints call (ms). */
+  readonly uaGraphReadyMs: number;
   readonly rounds: number;
+}
+
+/** The sidecar's compile of the 10,000-exemplar fixture flags, nothing reused. */
+async function measureUaCompile(rounds: number): Promise<{
+  firstMs: number;
+  medianMs: number;
+  cpuMs: number;
+  points: number;
+  graphReadyMs: number;
+}> {
+  const { flags: defs, exemplarCount } = loadFixtures();
+  if (exemplarCount !== 10_000) throw new Error(`fixtures have ${exemplarCount} exemplars, expected 10,000`);
+  const compiler = createSnapshotCompiler({
+    uaIndexParams: DEFAULT_UA_INDEX_PARAMS,
+    logger: createLogger('silent'),
+    previous: () => null,
+  });
+  try {
+    const times: number[] = [];
+    const cpu: number[] = [];
+    let index: UaIndexWithDiagnostics | null = null;
+    for (let r = 0; r < rounds + 1; r++) {
+      const started = performance.now();
+      const cpuStarted = process.cpuUsage();
+      const snapshot = await compiler.compile(defs, { version: r, source: 'bench', rejected: [] });
+      const used = process.cpuUsage(cpuStarted);
+      times.push(performance.now() - started);
+      cpu.push((used.user + used.system) / 1000);
+      index = snapshot.uaIndex as UaIndexWithDiagnostics;
+    }
+    const started = performance.now();
+    index!.nearestPoints(embedUserAgent('Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0'), 10);
+    if (!(await index!.whenGraphReady())) throw new Error('the UA graph was not built');
+    return {
+      firstMs: times[0]!,
+      medianMs: median(times.slice(1)),
+      cpuMs: median(cpu.slice(1)),
+      points: index!.points,
+      graphReadyMs: performance.now() - started,
+    };
+  } finally {
+    await compiler.close();
+  }
 }
 
 function flags(n: number, generation: number): object[] {
@@ -76,8 +140,11 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
   };
   const ffr = (...args: string[]) => run(FFR, args, { env, maxBuffer: 64 * 1024 * 1024 });
   const logger = createLogger('silent');
-  const compile = (list: readonly FlagDefinition[], meta: SnapshotMeta) =>
-    compileSnapshotAsync(list, meta, { uaIndexBuilder: { embed: embedUserAgent, build: buildUaIndex } });
+  // The sidecar's compiler; each replica's own, as in two sidecars.
+  const compilers = [0, 1].map(() =>
+    createSnapshotCompiler({ uaIndexParams: DEFAULT_UA_INDEX_PARAMS, logger, previous: () => null }),
+  );
+  const compile = (list: readonly FlagDefinition[], meta: SnapshotMeta) => compilers[0]!.compile(list, meta);
 
   const holders = [new SnapshotHolder(), new SnapshotHolder()];
   const stores = holders.map(
@@ -88,7 +155,7 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
         resyncMs: 30_000,
         staleAfterMs: 120_000,
         logger,
-        compile,
+        compile: (list: readonly FlagDefinition[], meta: SnapshotMeta) => compilers[i]!.compile(list, meta),
         holder,
         replicaId: `bench-${i}`,
       }),
@@ -137,6 +204,8 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
       compiles.push(performance.now() - started);
     }
 
+    const ua = await measureUaCompile(opts.quick ? 2 : 7);
+
     const [p50, p99] = percentiles(singles, [50, 99]);
     return {
       singleChangeP50Ms: round(p50!, 1),
@@ -145,10 +214,16 @@ export async function runReloadBench(opts: { quick?: boolean } = {}): Promise<Re
       bulkChangeP50Ms: round(median(bulks), 1),
       bulkChangeMaxMs: round(Math.max(...bulks), 1),
       compile1000FlagsMs: round(median(compiles), 1),
+      compileUa10kMs: round(ua.medianMs, 1),
+      compileUa10kFirstMs: round(ua.firstMs, 1),
+      compileUa10kCpuMs: round(ua.cpuMs, 1),
+      compileUa10kPoints: ua.points,
+      uaGraphReadyMs: round(ua.graphReadyMs, 1),
       rounds,
     };
   } finally {
     await Promise.allSettled(stores.map((s) => s.close()));
+    await Promise.allSettled(compilers.map((c) => c.close()));
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();

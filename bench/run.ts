@@ -132,7 +132,14 @@ function printDecision(d: DecisionResult): void {
   bar('decision.cold.p50', 'decision p50, cold', d.cold.p50Us, '<=', 60, 'µs');
   bar('decision.warm.p99', 'decision p99 / p50, warm', d.warm.p99OverP50, '<=', 3, '×');
   bar('decision.cold.p99', 'decision p99 / p50, cold', d.cold.p99OverP50, '<=', 3, '×');
-  bar('snapshot.compile', 'snapshot compile, 1,000 flags', d.compileMs, '<=', 200, 'ms');
+  bar(
+    'snapshot.compile',
+    'snapshot compile, 1,000 flags + 10,000 UA exemplars (first of the process)',
+    d.compileMs,
+    '<=',
+    200,
+    'ms',
+  );
 }
 
 function printThroughput(t: ThroughputResult): void {
@@ -325,7 +332,23 @@ async function main(): Promise<void> {
         if (f.bulkChangeMaxMs !== undefined)
           bar('reload.all-replicas', '1,000 flags changed: all replicas serve', f.bulkChangeMaxMs, '<=', 1000, 'ms');
         if (f.compile1000FlagsMs !== undefined)
-          bar('reload.compile', 'snapshot compile, 1,000 flags', f.compile1000FlagsMs, '<=', 200, 'ms');
+          bar(
+            'reload.compile',
+            'snapshot compile, 1,000 flags, no UA exemplars',
+            f.compile1000FlagsMs,
+            '<=',
+            200,
+            'ms',
+          );
+        if (f.compileUa10kMs !== undefined)
+          bar(
+            'reload.compileUa',
+            "snapshot compile (sidecar's), 1,000 flags + 10,000 distinct UA exemplars",
+            f.compileUa10kMs,
+            '<=',
+            200,
+            'ms',
+          );
       },
     );
   }

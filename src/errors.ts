@@ -12,6 +12,8 @@ export const ERROR_CODES = {
     'the learner could not write a proposal or publish or read samples; it drops that work and goes on',
   PROFLAG_ERR_EXPERIMENT:
     'experiment counts could not be flushed or read, or a tripped guardrail could not be applied; kept and retried',
+  PROFLAG_ERR_WORKER:
+    'a worker process (PROFLAG_WORKERS) or the user-agent graph thread failed; it is replaced, the rest keeps serving',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

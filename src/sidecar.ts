@@ -1,37 +1,37 @@
 // Wiring only: builds the sidecar from a validated Config. main.ts (signals, exit codes) and
 // the end-to-end tests both start proflag through here, so the tests run the real thing.
-import { performance } from 'node:perf_hooks';
 import type { Config } from './config/config.js';
 import { createProfileExtractor } from './features/extract.js';
 import { createGeoResolver } from './features/geo.js';
-import { embedUserAgent } from './features/userAgent.js';
 import type { FlagDefinition } from './flags/schema.js';
-import { compileSnapshotAsync } from './matcher/compile.js';
 import type { Snapshot, SnapshotMeta } from './matcher/snapshot.js';
-import { buildUaIndex } from './matcher/uaIndexImpl.js';
-import { UaGraphBuilder } from './workers/uaGraphBuilder.js';
+import { createSnapshotCompiler } from './workers/snapshotCompiler.js';
 import { startAdminServer } from './admin/adminServer.js';
 import { openConsole, type ConsoleDeps } from './admin/api.js';
 import { FlagCatalog } from './admin/apiCatalog.js';
 import { RecentProfiles } from './admin/apiPreview.js';
+import { localServing, readinessOf, type ServingState } from './admin/servingTopics.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
 import { createStreamHandler } from './extproc/stream.js';
 import { SnapshotHolder } from './store/snapshotHolder.js';
 import { openFlagStore, type FlagStore } from './store/openFlagStore.js';
 import type { Logger } from './telemetry/logger.js';
-import { startLearning, type Learning, type LearningOverrides } from './learner/learning.js';
+import { startLearning, type Learning, type LearningDeps, type LearningOverrides } from './learner/learning.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { storeMetricsFrom } from './telemetry/storeMetricsAdapter.js';
 
 export interface Sidecar {
   readonly grpcPort: number;
+  /** The admin port; 0 when this sidecar serves none (a cluster worker: the primary does). */
   readonly adminPort: number;
   readonly holder: SnapshotHolder;
   readonly store: FlagStore;
   readonly metrics: Metrics;
   /** The learner (PROFLAG_LEARN=on), or null. */
   readonly learning: Learning | null;
+  /** What the admin topics read (servingTopics.ts): a cluster worker answers the primary with it. */
+  readonly serving: ServingState;
   /** Health NOT_SERVING, stop accepting, let streams finish (≤ graceMs), close the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -46,6 +46,13 @@ export interface SidecarOptions {
   readonly learner?: LearningOverrides;
   /** Console overrides (tests: a fixed experiment data set, a faster traffic sampler). */
   readonly console?: Pick<ConsoleDeps, 'experimentResults' | 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
+  /** Serve the admin port (default true; a cluster worker leaves it to the primary). */
+  readonly admin?: boolean;
+  /**
+   * Starts the learner instead of startLearning (PROFLAG_LEARN=on only): a cluster worker
+   * forwards its samples to the primary's one learner.
+   */
+  readonly startLearning?: (deps: LearningDeps) => Learning | null;
 }
 
 export async function startSidecar(config: Config, options: SidecarOptions): Promise<Sidecar> {
@@ -71,33 +78,27 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
   // The console shows disabled flags too: it keeps the definitions behind each snapshot.
   const catalog = new FlagCatalog();
-  const uaIndexBuilder = { embed: embedUserAgent, build: buildUaIndex };
-  // Large user-agent graphs are built on a worker thread: requests keep flowing meanwhile.
-  const graphBuilder = new UaGraphBuilder();
+  const compiler = createSnapshotCompiler({ uaIndexParams: config.uaIndex, logger, previous: () => holder.current });
   const compile = async (flags: readonly FlagDefinition[], meta: SnapshotMeta): Promise<Snapshot> => {
-    const started = performance.now();
-    const snapshot = await compileSnapshotAsync(flags, meta, {
-      uaIndexBuilder,
-      buildUaIndexAsync: (inputs, params) => graphBuilder.build(inputs, params),
-      uaIndexParams: config.uaIndex,
-      previous: holder.current,
-    });
-    logger.debug({ flags: snapshot.flags.length, ms: performance.now() - started }, 'snapshot compiled');
+    const snapshot = await compiler.compile(flags, meta);
     catalog.record(snapshot, flags);
     return snapshot;
   };
 
   const store = await openFlagStore(config, { holder, compile, logger, metrics: storeMetricsFrom(metrics) });
 
-  const learning = config.learn
-    ? startLearning(config, {
-        logger,
-        metrics,
-        storeKind: store.kind,
-        ...(options.now ? { now: options.now } : {}),
-        ...(options.learner ? { overrides: options.learner } : {}),
-      })
-    : null;
+  const learningDeps: LearningDeps = {
+    logger,
+    metrics,
+    storeKind: store.kind,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.learner ? { overrides: options.learner } : {}),
+  };
+  const learning = !config.learn
+    ? null
+    : options.startLearning
+      ? options.startLearning(learningDeps)
+      : startLearning(config, learningDeps);
 
   // Recent sampled profiles (derived fields only) for the console's proposal preview.
   const recent = learning ? new RecentProfiles() : null;
@@ -129,67 +130,64 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   servingTimer.unref();
   holder.onSwap(updateServing);
 
-  const operatorConsole = openConsole(config, {
-    holder,
-    registry: metrics.registry,
-    extract,
-    logger,
-    storeKind: store.kind,
-    catalog,
-    recent,
-    ...options.console,
-  });
-  const admin = await startAdminServer(config.adminAddr, {
-    routes: operatorConsole.routes,
-    guard: operatorConsole.guard,
-    registry: metrics.registry,
-    snapshot: () => holder.current,
-    extract,
-    learnerState: () => learning?.report() ?? null,
-    readiness: () => {
-      const sync = holder.sync;
-      return {
-        ready: sync.loaded,
-        stale: sync.stale,
-        version: sync.version,
-        syncAgeMs: sync.ageMs,
-        source: sync.source,
-        detail: {
-          flags: sync.flagCount,
-          rejected: sync.rejectedCount,
-          feedConnected: sync.feedConnected,
-          dataLossSuspected: sync.dataLossSuspected,
-          lastError: sync.lastError,
-        },
-      };
-    },
-  }).catch(async (err: unknown) => {
-    await operatorConsole.close(); // its timers and Redis connection
-    throw err;
-  });
+  const serving: ServingState = { holder, extract, registry: metrics.registry };
+  // The console lives where the admin port is served by this process (a cluster worker leaves
+  // the admin port to the primary, and the console is not served there yet).
+  const operatorConsole =
+    options.admin === false
+      ? null
+      : openConsole(config, {
+          holder,
+          registry: metrics.registry,
+          extract,
+          logger,
+          storeKind: store.kind,
+          catalog,
+          recent,
+          ...options.console,
+        });
+  const admin =
+    options.admin === false
+      ? null
+      : await startAdminServer(config.adminAddr, {
+          routes: operatorConsole?.routes ?? [],
+          ...(operatorConsole ? { guard: operatorConsole.guard } : {}),
+          registry: metrics.registry,
+          readiness: () => readinessOf(holder),
+          serving: localServing(serving),
+          learnerState: () => learning?.report() ?? null,
+        }).catch(async (err: unknown) => {
+          await operatorConsole?.close(); // its timers and Redis connection
+          throw err;
+        });
 
   logger.info(
-    { grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpcServer.port}`, admin: admin.port, store: store.description },
-    'proflag started',
+    {
+      grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpcServer.port}`,
+      admin: admin?.port,
+      store: store.description,
+    },
+    admin ? 'proflag started' : 'proflag worker serving',
   );
 
   let stopping: Promise<void> | null = null;
   return {
     grpcPort: grpcServer.port,
-    adminPort: admin.port,
+    adminPort: admin?.port ?? 0,
     holder,
     store,
     metrics,
     learning,
+    serving,
     stop(graceMs = 5_000) {
       stopping ??= (async () => {
         clearInterval(servingTimer);
         grpcServer.setServing(false);
         await grpcServer.shutdown(graceMs);
-        await operatorConsole.close();
+        await operatorConsole?.close();
         recent?.close();
-        await Promise.allSettled([store.stop(), admin.close(), learning?.stop()]);
-        await graphBuilder.close();
+        await Promise.allSettled([store.stop(), admin?.close(), learning?.stop()]);
+        await compiler.close();
         logger.info('proflag stopped');
       })();
       return stopping;

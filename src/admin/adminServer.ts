@@ -1,22 +1,18 @@
-// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain, and the
-// routes handed in (the console: /ui, /api).
+// The admin HTTP port (loopback by default): /metrics, /healthz, /readyz, /explain, /learner,
+// and the routes handed in (the console: /ui, /api). The same server runs in the sidecar (one process) and in the primary of PROFLAG_WORKERS
+// workers: routes reach the serving processes' state only through `serving` (see
+// servingTopics.ts), and metrics and readiness come as functions the caller combines.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
-import type { HeaderLookup, RequestProfile } from '../features/profile.js';
-import { explain } from '../matcher/explain.js';
-import type { Snapshot } from '../matcher/snapshot.js';
 import { serveLearner, type LearnerStateSource } from './learnerRoute.js';
+import type { ExplainInput, ReadinessState, ServingProcesses } from './servingTopics.js';
 
-export interface ReadinessState {
-  /** True once a snapshot has been loaded from the configured store. */
-  readonly ready: boolean;
-  readonly stale: boolean;
-  readonly version: number | null;
-  /** Ms since the last successful sync, null before the first. */
-  readonly syncAgeMs: number | null;
-  readonly source: string;
-  readonly detail?: Record<string, unknown>;
+export type { ReadinessState } from './servingTopics.js';
+
+/** The Prometheus text of /metrics: one registry, or the workers' combined. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 /** A route for every path under `prefix` (registered by sidecar.ts, e.g. the console's). */
@@ -26,10 +22,9 @@ export interface AdminRoute {
 }
 
 export interface AdminDeps {
-  readonly registry: Registry;
-  readonly readiness: () => ReadinessState;
-  readonly snapshot: () => Snapshot;
-  readonly extract: (input: { headers: HeaderLookup; sourceAddress: string | null; nowMs: number }) => RequestProfile;
+  readonly registry: MetricsSource;
+  readonly readiness: () => ReadinessState | Promise<ReadinessState>;
+  readonly serving: ServingProcesses;
   /** GET /learner (learnerRoute.ts); absent or null: no learner here. */
   readonly learnerState?: LearnerStateSource;
   /** Routes served under their prefix (the console's /api and /ui: admin/api.ts). */
@@ -70,16 +65,16 @@ async function handleExplain(req: IncomingMessage, res: ServerResponse, deps: Ad
     send(res, 400, { error: `invalid body: ${(err as Error).message}` });
     return;
   }
-  const map = new Map<string, string>();
-  for (const [k, v] of Object.entries(input.headers ?? {})) if (typeof v === 'string') map.set(k.toLowerCase(), v);
-  const headers: HeaderLookup = { get: (n) => map.get(n) };
-  const nowMs = Date.now();
-  const profile = deps.extract({
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+  const explainInput: ExplainInput = {
     headers,
     sourceAddress: typeof input.sourceAddress === 'string' ? input.sourceAddress : null,
-    nowMs,
-  });
-  send(res, 200, explain(deps.snapshot(), profile, headers, nowMs));
+  };
+  const answer = await deps.serving.askOne('explain', explainInput);
+  // With workers: which one explained (each has its own snapshot of the same flags).
+  if (answer.worker !== null) res.setHeader('x-proflag-worker', answer.worker);
+  send(res, 200, answer.value);
 }
 
 export async function startAdminServer(
@@ -98,7 +93,7 @@ export async function startAdminServer(
           send(res, 200, { status: 'ok' });
           return;
         case '/readyz': {
-          const state = deps.readiness();
+          const state = await deps.readiness();
           send(res, state.ready && !state.stale ? 200 : 503, state);
           return;
         }

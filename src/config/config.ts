@@ -1,6 +1,7 @@
 // Configuration: read once from the environment (only main.ts calls loadConfig), validated
 // with one clear message per wrong value, then frozen. Defaults live here and nowhere else.
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -60,6 +61,8 @@ export interface Config {
   readonly experimentTtlDays: number;
   /** Experiments: how often every replica checks the guardrails (ms). */
   readonly guardrailIntervalMs: number;
+  /** Worker processes sharing the gRPC port (1: one process, no cluster at all). */
+  readonly workers: number;
 }
 
 const headerName = z
@@ -143,6 +146,14 @@ const envSchema = z.object({
   PROFLAG_EXPERIMENT_FLUSH_MS: int(1_000, 60_000).default(1_000),
   PROFLAG_EXPERIMENT_TTL_DAYS: int(1, 400).default(30),
   PROFLAG_GUARDRAIL_INTERVAL_MS: int(1_000, 3_600_000).default(10_000),
+  PROFLAG_WORKERS: z
+    .string()
+    .refine(
+      (w) => w === 'auto' || (/^\d+$/.test(w) && Number(w) >= 1 && Number(w) <= 256),
+      'auto, or 1 to 256 worker processes',
+    )
+    .default('1')
+    .transform((w) => (w === 'auto' ? availableParallelism() : Number(w))),
 });
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
@@ -262,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     experimentFlushMs: e.PROFLAG_EXPERIMENT_FLUSH_MS,
     experimentTtlDays: e.PROFLAG_EXPERIMENT_TTL_DAYS,
     guardrailIntervalMs: e.PROFLAG_GUARDRAIL_INTERVAL_MS,
+    workers: e.PROFLAG_WORKERS,
   });
 }
 

@@ -22,11 +22,15 @@
 // distances of the slots asked so far (a few, or a whole row when explain asks for all); the
 // index is immutable, so a cached distance stays right for the index's whole life.
 //
-// The HNSW graph (built when there are at least bruteForceBelow distinct points) answers only
+// The HNSW graph (wanted when there are at least bruteForceBelow distinct points) answers only
 // nearestPoints: the k nearest exemplars of a vector over the whole snapshot, which is what a
 // graph is good at with many points (diagnostics, the similarity-quality bars). It is never
 // used for a distance that scores a flag: a graph is approximate, and a missed neighbour would
-// change a decision.
+// change a decision. So the graph is built lazily, when nearestPoints first needs it, never as
+// part of a snapshot compile (10,000 points take ~0.5 s to insert, and decisions never wait
+// for it): in this thread at once (GraphSource 'sync', tests and tools), by the caller's
+// asynchronous builder (the sidecar's worker thread), answering exhaustively meanwhile, or
+// before the index is returned ('eager', benchmarks that time the build).
 import hnswlib from 'hnswlib-node';
 import { RecentCache } from '../features/userAgent.js';
 import { cosineDistanceOf, createNearestScanner, dotAt, type NearestScanner } from './nearestKernel.js';
@@ -45,7 +49,19 @@ export interface UaIndexOptions {
   readonly cacheBytes?: number;
   /** Seed of the graph's level generator, for reproducible builds (default 100). */
   readonly seed?: number;
+  /**
+   * When the graph is built (only ever when nearestPoints needs one): 'lazy' (default) on the
+   * first nearestPoints call, in this thread; 'eager' before buildUaIndex returns.
+   */
+  readonly graph?: 'lazy' | 'eager';
 }
+
+/**
+ * Where an index gets its graph from on first use: built in this thread at once, or by an
+ * asynchronous builder (a worker thread) while nearestPoints answers exhaustively.
+ */
+export type GraphSource =
+  { readonly kind: 'sync' } | { readonly kind: 'async'; build(prepared: PreparedUaIndex): Promise<HierarchicalNSW> };
 
 export const DEFAULT_BRUTE_FORCE_BELOW = 256;
 const DEFAULT_CACHE_ENTRIES = 10_000;
@@ -59,8 +75,19 @@ const BOUND_MIN_POINTS = 4;
 export interface UaIndexWithDiagnostics extends UaIndex {
   /** Distinct exemplar vectors (points). */
   readonly points: number;
-  /** True when nearestPoints goes through the HNSW graph (false: exhaustive comparison). */
+  /**
+   * True when nearestPoints goes through an HNSW graph (false: exhaustive comparison). The
+   * graph itself is built on first use (see graphBuilt).
+   */
   readonly usesGraph: boolean;
+  /** True once the graph exists (it is built when nearestPoints first needs it). */
+  readonly graphBuilt: boolean;
+  /**
+   * Start building the graph if it is wanted and not built yet; resolves true once it serves
+   * nearestPoints, false when the index needs none or the build failed (nearestPoints then
+   * stays exhaustive: exact, only slower).
+   */
+  whenGraphReady(): Promise<boolean>;
   /** Point ids of the k nearest points as the index finds them (graph or exhaustive). */
   nearestPoints(vector: Float32Array, k: number): Int32Array;
 }
@@ -99,22 +126,89 @@ function normaliseInto(v: ArrayLike<number>, dim: number, out: Float64Array, at 
 /** Work between pauses of the asynchronous prepare (exemplars or centroid points). */
 const PREPARE_BATCH = 1000;
 
+/**
+ * Distinct exemplar vectors, deduplicated by their exact bytes and normalised straight into
+ * one growing array. Plain methods, not generator code: V8 optimises these loops on the
+ * first compile already (a generator's own loops stay unoptimised for the whole first call,
+ * which made a cold compile several times slower).
+ */
+class PointSet {
+  n = 0;
+  points: Float64Array;
+  /** The input bytes of each point, to tell equal vectors from hash collisions. */
+  private readonly words: Int32Array[] = [];
+  private readonly byHash = new Map<number, number>();
+  /** Next point with the same hash (-1: none). */
+  private readonly sameHash: number[] = [];
+
+  constructor(
+    private readonly dim: number,
+    capacity: number,
+  ) {
+    this.points = new Float64Array(Math.max(1, capacity) * dim);
+  }
+
+  /** The point of vector e (added when new); -1 when e is unusable (wrong size, zero, not finite). */
+  pointOf(e: Float32Array): number {
+    const dim = this.dim;
+    if (e.length !== dim) return -1;
+    const words = new Int32Array(e.buffer, e.byteOffset, dim);
+    let h = 0x811c9dc5;
+    for (let i = 0; i < dim; i++) h = Math.imul(h ^ words[i]!, 16777619);
+    const first = this.byHash.get(h);
+    for (let p = first ?? -1; p !== -1; p = this.sameHash[p]!) if (sameWords(this.words[p]!, words)) return p;
+    const p = this.n;
+    if ((p + 1) * dim > this.points.length) {
+      const grown = new Float64Array(this.points.length * 2);
+      grown.set(this.points);
+      this.points = grown;
+    }
+    if (!normaliseInto(e, dim, this.points, p * dim)) return -1;
+    this.n++;
+    this.words.push(words);
+    this.sameHash.push(first ?? -1);
+    this.byHash.set(h, p);
+    return p;
+  }
+}
+
+function sameWords(a: Int32Array, b: Int32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** out[0..dim) += points[at..at+dim) */
+function addInto(out: Float64Array, points: Float64Array, at: number, dim: number): void {
+  for (let i = 0; i < dim; i++) out[i]! += points[at + i]!;
+}
+
+/** Largest angle (radians) from the centroid at `cAt` to the points `pts`. */
+function radiusOf(centroids: Float64Array, cAt: number, points: Float64Array, pts: Int32Array, dim: number): number {
+  let radius = 0;
+  for (let k = 0; k < pts.length; k++) {
+    const c = dotAt(centroids, cAt, points, pts[k]! * dim, dim);
+    const angle = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c);
+    if (angle > radius) radius = angle;
+  }
+  return radius;
+}
+
 /** The preparation as steps: yields every PREPARE_BATCH units so a caller can pause. */
 function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, void> {
   let work = 0;
   let slots = 0;
   let dim = 0;
+  let exemplars = 0;
   for (const input of inputs) {
     if (Number.isInteger(input.slot) && input.slot >= 0 && input.slot + 1 > slots) slots = input.slot + 1;
     if (dim === 0) for (const e of input.exemplars) if (dim === 0 && e.length > 0) dim = e.length;
+    exemplars += input.exemplars.length;
   }
-  const keyToPoint = new Map<string, number>();
-  const vectors: Float64Array[] = [];
+  const set = new PointSet(dim, exemplars);
   const slotPointSets: Set<number>[] = Array.from({ length: slots }, () => new Set<number>());
   const slotReach = new Float64Array(slots).fill(Infinity);
   const reachGiven = new Uint8Array(slots);
   const hashSlotSets = new Map<string, Set<number>>();
-  const scratch = new Float64Array(dim);
 
   for (const input of inputs) {
     const slot = input.slot;
@@ -126,31 +220,22 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
       slotReach[slot] = reachGiven[slot] ? Math.max(slotReach[slot]!, reach) : reach;
       reachGiven[slot] = 1;
     }
+    const slotSet = slotPointSets[slot]!;
     for (const e of input.exemplars) {
       if (++work % PREPARE_BATCH === 0) yield;
-      if (e.length !== dim) continue;
-      // Identical input bytes give identical normalised vectors: key by the input itself.
-      const key = Buffer.from(e.buffer, e.byteOffset, e.byteLength).toString('latin1');
-      let p = keyToPoint.get(key);
-      if (p === undefined) {
-        if (!normaliseInto(e, dim, scratch)) continue;
-        p = vectors.length;
-        keyToPoint.set(key, p);
-        vectors.push(Float64Array.from(scratch));
-      }
-      slotPointSets[slot]!.add(p);
+      const p = set.pointOf(e);
+      if (p >= 0) slotSet.add(p);
     }
     for (const h of input.hashes) {
       if (typeof h !== 'string') continue;
-      let set = hashSlotSets.get(h);
-      if (!set) hashSlotSets.set(h, (set = new Set()));
-      set.add(slot);
+      let hs = hashSlotSets.get(h);
+      if (!hs) hashSlotSets.set(h, (hs = new Set()));
+      hs.add(slot);
     }
   }
 
-  const n = vectors.length;
-  const points = new Float64Array(n * dim);
-  vectors.forEach((v, i) => points.set(v, i * dim));
+  const n = set.n;
+  const points = set.points.length === n * dim ? set.points : set.points.slice(0, n * dim);
   const slotPoints = slotPointSets.map((s) => Int32Array.from(s));
 
   // Centroid and angular radius of every slot.
@@ -160,19 +245,15 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
   for (let s = 0; s < slots; s++) {
     const pts = slotPoints[s]!;
     if (pts.length === 0) continue;
+    work += pts.length;
+    if (work >= PREPARE_BATCH) {
+      work = 0;
+      yield;
+    }
     sum.fill(0);
-    for (const p of pts) {
-      if (++work % PREPARE_BATCH === 0) yield;
-      for (let i = 0; i < dim; i++) sum[i]! += points[p * dim + i]!;
-    }
+    for (let k = 0; k < pts.length; k++) addInto(sum, points, pts[k]! * dim, dim);
     if (!normaliseInto(sum, dim, slotCentroid, s * dim)) continue;
-    let radius = 0;
-    for (const p of pts) {
-      const c = dotAt(slotCentroid, s * dim, points, p * dim, dim);
-      const angle = Math.acos(c > 1 ? 1 : c < -1 ? -1 : c);
-      if (angle > radius) radius = angle;
-    }
-    slotRadius[s] = radius + ANGLE_EPSILON;
+    slotRadius[s] = radiusOf(slotCentroid, s * dim, points, pts, dim) + ANGLE_EPSILON;
   }
 
   return {
@@ -184,7 +265,7 @@ function* prepareSteps(inputs: readonly UaRangeInput[]): Generator<void, Built, 
     slotReach,
     slotCentroid,
     slotRadius,
-    hashSlots: new Map([...hashSlotSets].map(([h, s]) => [h, Int32Array.from(s)])),
+    hashSlots: new Map([...hashSlotSets].map(([h, hs]) => [h, Int32Array.from(hs)])),
   };
 }
 
@@ -263,7 +344,12 @@ class SlotQuery implements UaQuery {
 class UaIndexImpl implements UaIndexWithDiagnostics {
   readonly slots: number;
   private readonly b: Built;
-  private readonly graph: HierarchicalNSW | null;
+  /** The graph once built; null before (or when none is wanted). */
+  private graph: HierarchicalNSW | null;
+  /** How the graph is built on first use; null when none is wanted. */
+  private readonly graphSource: GraphSource | null;
+  private graphPending: Promise<boolean> | null = null;
+  private readonly graphParams: { readonly m: number; readonly efConstruction: number; readonly randomSeed: number };
   private readonly ef: number;
   private readonly cache: RecentCache<string, SlotQuery>;
   /** The exact scans of the slots' exemplars. */
@@ -273,13 +359,23 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
   private normalisedFor: SlotQuery | null = null;
   private readonly queryArray: number[];
 
-  constructor(built: Built, graph: HierarchicalNSW | null, ef: number, cacheEntries: number, cacheBytes: number) {
+  constructor(
+    built: Built,
+    graph: HierarchicalNSW | null,
+    graphSource: GraphSource | null,
+    graphParams: UaIndexImpl['graphParams'],
+    ef: number,
+    cacheEntries: number,
+    cacheBytes: number,
+  ) {
     this.scanner = createNearestScanner(built.points, built.dim, built.slotPoints);
     // The scanner may hold its own copy of the points: use it everywhere, keep one copy.
     const b: Built = { ...built, points: this.scanner.points };
     this.b = b;
     this.slots = b.slots;
     this.graph = graph;
+    this.graphSource = graph === null ? graphSource : null;
+    this.graphParams = graphParams;
     this.ef = ef;
     // Per entry, at worst: a row of every slot, the object and the embedding it keeps alive.
     const entryBytes = b.slots * 8 + 320;
@@ -297,7 +393,46 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
   }
 
   get usesGraph(): boolean {
+    return this.graph !== null || this.graphSource !== null;
+  }
+
+  get graphBuilt(): boolean {
     return this.graph !== null;
+  }
+
+  whenGraphReady(): Promise<boolean> {
+    if (this.graph !== null) return Promise.resolve(true);
+    const source = this.graphSource;
+    if (source === null) return Promise.resolve(false);
+    if (source.kind === 'sync') {
+      try {
+        return Promise.resolve(this.graphNow() !== null);
+      } catch {
+        return Promise.resolve(false);
+      }
+    }
+    this.graphPending ??= source.build(this.b).then(
+      (graph) => {
+        graph.setEf(this.ef);
+        this.graph = graph;
+        return true;
+      },
+      () => false, // the builder reports its own failures; queries stay exhaustive
+    );
+    return this.graphPending;
+  }
+
+  /** The graph for a query now: built in place (sync source), or null while it is pending. */
+  private graphNow(): HierarchicalNSW | null {
+    if (this.graph !== null || this.graphSource === null) return this.graph;
+    if (this.graphSource.kind === 'async') {
+      void this.whenGraphReady();
+      return null;
+    }
+    const graph = buildGraphWith(this.b, this.graphParams);
+    graph.setEf(this.ef);
+    this.graph = graph;
+    return graph;
   }
 
   query(vector: Float32Array | null, uaHash: string | null): SlotQuery {
@@ -319,14 +454,15 @@ class UaIndexImpl implements UaIndexWithDiagnostics {
     const kk = Math.max(0, Math.min(k | 0, b.n));
     this.normalisedFor = null;
     if (kk === 0 || !normaliseInto(vector, b.dim, this.q)) return new Int32Array(0);
-    if (this.graph !== null) {
+    const graph = this.graphNow();
+    if (graph !== null) {
       const arr = this.queryArray;
       for (let i = 0; i < arr.length; i++) arr[i] = this.q[i]!;
-      this.graph.setEf(Math.max(this.ef, kk));
+      graph.setEf(Math.max(this.ef, kk));
       try {
-        return Int32Array.from(this.graph.searchKnn(arr, kk).neighbors);
+        return Int32Array.from(graph.searchKnn(arr, kk).neighbors);
       } finally {
-        this.graph.setEf(this.ef);
+        graph.setEf(this.ef);
       }
     }
     const d = new Float64Array(b.n);
@@ -409,9 +545,13 @@ export function graphBuildParams(params: UaIndexParams, options: UaIndexOptions 
 
 /** Build the HNSW graph over the prepared points, on this thread. */
 export function buildGraph(b: PreparedUaIndex, params: UaIndexParams, options: UaIndexOptions = {}): HierarchicalNSW {
+  return buildGraphWith(b, graphBuildParams(params, options));
+}
+
+function buildGraphWith(b: PreparedUaIndex, buildParams: ReturnType<typeof graphBuildParams>): HierarchicalNSW {
   const graph = new HierarchicalNSW('cosine', b.dim);
   // Exactly the distinct points: nothing is added later, so no resize is ever needed.
-  graph.initIndex({ maxElements: b.n, ...graphBuildParams(params, options) });
+  graph.initIndex({ maxElements: b.n, ...buildParams });
   // Points must be plain arrays (hnswlib-node rejects typed arrays).
   const point = new Array<number>(b.dim).fill(0);
   for (let p = 0; p < b.n; p++) {
@@ -421,19 +561,28 @@ export function buildGraph(b: PreparedUaIndex, params: UaIndexParams, options: U
   return graph;
 }
 
-/** The index over prepared points and their graph (null: exhaustive queries). */
+/**
+ * The index over prepared points. `graph` is a built graph, or where one comes from on first
+ * use (ignored when the points need none: nearestPoints is then exhaustive).
+ */
 export function assembleUaIndex(
   b: PreparedUaIndex,
-  graph: HierarchicalNSW | null,
+  graph: HierarchicalNSW | GraphSource,
   params: UaIndexParams,
   options: UaIndexOptions = {},
 ): UaIndexWithDiagnostics {
   const ef = Math.max(params.ef | 0, 1);
+  const wanted = needsGraph(b, options);
+  const isSource = 'kind' in graph;
+  const built = wanted && !isSource ? graph : null;
   // ef is not part of a built or loaded graph's state: set it here.
-  graph?.setEf(ef);
+  built?.setEf(ef);
+  const source = wanted && isSource ? graph : null;
   return new UaIndexImpl(
     b,
-    graph,
+    built,
+    source,
+    graphBuildParams(params, options),
     ef,
     options.cacheEntries ?? DEFAULT_CACHE_ENTRIES,
     options.cacheBytes ?? DEFAULT_CACHE_BYTES,
@@ -441,8 +590,9 @@ export function assembleUaIndex(
 }
 
 /**
- * Build the index of a snapshot's user-agent ranges on this thread. Throws only on a native
- * failure of the graph build (compileSnapshot turns that into a rejected entry).
+ * The index of a snapshot's user-agent ranges, on this thread. Its graph (when the points need
+ * one) is built on the first nearestPoints call, or at once with `graph: 'eager'`; an eager
+ * build throws on a native failure (compileSnapshot turns that into a rejected entry).
  */
 export function buildUaIndex(
   inputs: readonly UaRangeInput[],
@@ -450,7 +600,8 @@ export function buildUaIndex(
   options: UaIndexOptions = {},
 ): UaIndexWithDiagnostics {
   const b = prepare(inputs);
-  return assembleUaIndex(b, needsGraph(b, options) ? buildGraph(b, params, options) : null, params, options);
+  const eager = options.graph === 'eager' && needsGraph(b, options);
+  return assembleUaIndex(b, eager ? buildGraph(b, params, options) : { kind: 'sync' }, params, options);
 }
 
 export { HierarchicalNSW };

@@ -1,5 +1,10 @@
 // Every metric proflag exports, declared in one place (as Envoy's ALL_EXT_PROC_FILTER_STATS).
 // One registry per sidecar instance, so tests can run several in one process.
+//
+// With PROFLAG_WORKERS > 1 the primary's admin port combines the workers' registries
+// (src/cluster/metricsAggregation.ts): counters and histograms are summed; a gauge says how
+// with `aggregator` (prom-client's: sum by default, min, max, ...); the process metrics
+// (proflag_process_*) are kept per process with a `worker` label.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FlagCounters } from './flagCounters.js';
 
@@ -101,6 +106,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     storeRejectedFlags: new Gauge({
       name: 'proflag_store_rejected_flags',
       help: 'flag documents rejected in the snapshot being served',
+      aggregator: 'max',
       registers,
     }),
     storeErrors: new Counter({
@@ -112,26 +118,31 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     storeVersion: new Gauge({
       name: 'proflag_store_version',
       help: 'proflag:version of the snapshot being served (-1 when the source has none)',
+      aggregator: 'min',
       registers,
     }),
     storeLastSync: new Gauge({
       name: 'proflag_store_last_sync_timestamp_seconds',
       help: 'when the last successful sync with the flag store happened; age = time() - this',
+      aggregator: 'min',
       registers,
     }),
     storeStale: new Gauge({
       name: 'proflag_store_stale',
       help: '1 when the change feed has been lost longer than PROFLAG_STALE_AFTER_MS',
+      aggregator: 'max',
       registers,
     }),
     storeFeedConnected: new Gauge({
       name: 'proflag_store_feed_connected',
       help: '1 while the change feed (Redis pub/sub or folder watch) is connected',
+      aggregator: 'min',
       registers,
     }),
     storeDataLoss: new Gauge({
       name: 'proflag_store_data_loss_suspected',
       help: '1 while Redis looks emptied (proflag:version gone) and the last snapshot is kept',
+      aggregator: 'max',
       registers,
     }),
     // The Request Profile Learner (src/learner/): samples in, anomalies and clusters, proposals out.
@@ -206,6 +217,36 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       name: 'proflag_learner_proposals_written_total',
       help: 'proposal writes by outcome (created, updated, retired, evicted, failed, logged)',
       labelNames: ['outcome'] as const,
+      registers,
+    }),
+  };
+}
+
+export type ClusterMetrics = ReturnType<typeof createClusterMetrics>;
+
+/** The primary's own metrics when PROFLAG_WORKERS > 1 (in the registry of its createMetrics). */
+export function createClusterMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    workers: new Gauge({
+      name: 'proflag_cluster_workers',
+      help: 'worker processes configured (PROFLAG_WORKERS)',
+      registers,
+    }),
+    workersUp: new Gauge({
+      name: 'proflag_cluster_workers_up',
+      help: 'worker processes running and started (serving gRPC)',
+      registers,
+    }),
+    workerRestarts: new Counter({
+      name: 'proflag_cluster_worker_restarts_total',
+      help: 'workers that exited without being asked to and were started again',
+      registers,
+    }),
+    workerDecisions: new Counter({
+      name: 'proflag_cluster_worker_decisions_total',
+      help: 'request-header decisions per worker (label worker: its slot, 1..N), to see how connections spread; restarts with its worker',
+      labelNames: ['worker'] as const,
       registers,
     }),
   };

@@ -1,8 +1,10 @@
-// Builds large user-agent HNSW graphs on a worker thread, so that a snapshot compile never
-// holds the event loop for long (10,000 distinct exemplars take ~0.5 s to insert, more than
-// Envoy's 200 ms message timeout). The worker builds the graph and writes it to a temporary
-// file; this thread loads it with hnswlib's asynchronous reader and deletes the file.
-// Small sets (the common case) are built in place: a worker round trip would cost more.
+// Builds large user-agent HNSW graphs on a worker thread. The graph serves only nearestPoints
+// (never a decision), so a snapshot compile does not build it at all: the index asks for it
+// the first time nearestPoints needs it and answers exhaustively (exact, slower) until it is
+// ready. Inserting 10,000 distinct exemplars takes ~0.5 s, more than Envoy's 200 ms message
+// timeout, so it must not run on the event loop: the worker builds the graph and writes it to
+// a temporary file; this thread loads it with hnswlib's asynchronous reader and deletes the
+// file. Small sets are built in place when first asked for: a worker round trip costs more.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -10,14 +12,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   assembleUaIndex,
-  buildGraph,
   graphBuildParams,
   HierarchicalNSW,
-  needsGraph,
   prepareUaIndexAsync,
+  type PreparedUaIndex,
   type UaIndexOptions,
+  type UaIndexWithDiagnostics,
 } from '../matcher/uaIndexImpl.js';
-import type { UaIndex, UaIndexParams, UaRangeInput } from '../matcher/uaIndex.js';
+import type { UaIndexParams, UaRangeInput } from '../matcher/uaIndex.js';
 
 /** Below this many distinct points the graph is built in place (≈ 25 ms at 500 points). */
 export const OFF_THREAD_MIN_POINTS = 500;
@@ -52,17 +54,40 @@ export class UaGraphBuilder {
   private worker: Worker | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private closed = false;
   private readonly dir = mkdtempSync(join(tmpdir(), 'proflag-ua-'));
 
-  constructor(private readonly options: UaIndexOptions = {}) {}
+  /** onGraphError: a lazy graph build failed (nearestPoints stays exhaustive). */
+  constructor(
+    private readonly options: UaIndexOptions = {},
+    private readonly onGraphError: (err: Error) => void = () => {},
+  ) {}
 
-  /** Build an index; large graphs on the worker thread. */
-  async build(inputs: readonly UaRangeInput[], params: UaIndexParams): Promise<UaIndex> {
+  /**
+   * The index of a snapshot's ranges, without its graph: that is built when nearestPoints
+   * first needs it (large graphs on the worker thread).
+   */
+  async build(inputs: readonly UaRangeInput[], params: UaIndexParams): Promise<UaIndexWithDiagnostics> {
     const prepared = await prepareUaIndexAsync(inputs);
-    if (!needsGraph(prepared, this.options)) return assembleUaIndex(prepared, null, params, this.options);
-    if (prepared.n < OFF_THREAD_MIN_POINTS) {
-      return assembleUaIndex(prepared, buildGraph(prepared, params, this.options), params, this.options);
-    }
+    if (prepared.n < OFF_THREAD_MIN_POINTS) return assembleUaIndex(prepared, { kind: 'sync' }, params, this.options);
+    return assembleUaIndex(
+      prepared,
+      {
+        kind: 'async',
+        build: (p) =>
+          this.buildGraph(p, params).catch((err: Error) => {
+            this.onGraphError(err);
+            throw err;
+          }),
+      },
+      params,
+      this.options,
+    );
+  }
+
+  /** Build the graph of prepared points on the worker thread and load it here. */
+  async buildGraph(prepared: PreparedUaIndex, params: UaIndexParams): Promise<HierarchicalNSW> {
+    if (this.closed) throw new Error('graph builder closed');
     const id = this.nextId++;
     const file = join(this.dir, `graph-${process.pid}-${id}.bin`);
     try {
@@ -76,13 +101,14 @@ export class UaGraphBuilder {
       });
       const graph = new HierarchicalNSW('cosine', prepared.dim);
       await graph.readIndex(file);
-      return assembleUaIndex(prepared, graph, params, this.options);
+      return graph;
     } finally {
       rmSync(file, { force: true });
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = null;
     for (const p of this.pending.values()) p.reject(new Error('graph builder closed'));
