@@ -125,7 +125,7 @@ describe('PROFLAG_WORKERS=2', () => {
     expect(metricSum(text, 'proflag_decision_duration_seconds_count')).toBe(140);
     // Per-process metrics stay per process.
     for (const w of ['primary', '1', '2'])
-      expect(metricSum(text, 'proflag_process_process_resident_memory_bytes', { worker: w })).toBeGreaterThan(0);
+      expect(metricSum(text, 'proflag_process_resident_memory_bytes', { worker: w })).toBeGreaterThan(0);
     expect(metricSum(text, 'proflag_cluster_workers_up')).toBe(2);
   });
 
