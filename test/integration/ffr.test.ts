@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { redisKeys, type RedisKeys } from '../../src/store/redisKeys.js';
 import { runFfr, type FfrOptions, type FfrRun } from '../helpers/ffr.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { deletePrefix, testRedis, type TestRedis } from '../helpers/redis.js';
 import { freePort, redisServer, redisServerAvailable } from '../helpers/redisServer.js';
 import { flagJson, waitFor, waitForAsync } from '../helpers/storeKit.js';
 import { client, closeStores, makeStore } from '../helpers/storeFixture.js';
@@ -16,7 +16,9 @@ const EXAMPLES = new URL('../../examples/flags/', import.meta.url).pathname;
 
 type Run = FfrRun;
 
-let r: TestRedis;
+let base: TestRedis;
+/** This test's Redis and its own prefix (one per test, derived from the file's). */
+let r: { url: string; prefix: string };
 let k: RedisKeys;
 let redis: Redis;
 let sub: Redis;
@@ -53,13 +55,13 @@ async function file(name: string, text: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  r = await testRedis();
-  redis = client(r.url);
-  sub = client(r.url);
+  base = await testRedis();
+  redis = client(base.url);
+  sub = client(base.url);
 });
 
 beforeEach(async () => {
-  r = { ...r, prefix: `${r.prefix.slice(0, -1)}-${Math.random().toString(36).slice(2, 8)}:` };
+  r = { url: base.url, prefix: `${base.prefix.slice(0, -1)}-${Math.random().toString(36).slice(2, 8)}:` };
   k = redisKeys(r.prefix);
   published = [];
   await sub.subscribe(k.changes);
@@ -73,7 +75,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await closeStores();
   await sub.unsubscribe(k.changes);
-  await r.cleanup();
+  await deletePrefix(r.url, r.prefix);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -89,11 +91,14 @@ describe('scripts/ffr', () => {
     for (const word of [
       'put FILE|-',
       'approve ID [NAME]',
+      '--respond STATUS [--per-second N]',
+      'shadow NAME',
       'history [NAME]',
-      'redis-cli',
-      'jq',
+      'node 20',
       'REDIS_URL',
       'PROFLAG_PREFIX',
+      'PROFLAG_REDIS_CLUSTER_NODES',
+      'PROFLAG_REDIS_SENTINELS',
     ]) {
       expect(help.stdout).toContain(word);
     }
