@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // ffr: manage proflag's flag repository in Redis (CONTRACT §2, §5, §6; docs/redis-layout.md).
-// scripts/ffr runs this (dist/cli/ffr/main.js when built, else through tsx). Reading commands
-// load only what they need; changes load the schema and the change path on demand.
+// scripts/ffr runs this (bundled as dist/cli/ffr.mjs, else the source through tsx). Modules
+// load on demand: --help and usage errors need no Redis client, reading commands no schema.
 import { CHANGE_COMMANDS, FLAG_NAME, PROPOSAL_ID, parseCommand, type Command } from './args.js';
 import { CliFailure, fail, usageError } from './output.js';
-import { openSession, type Session } from './session.js';
+import type { Session } from './session.js';
 import { USAGE } from './usage.js';
 
 function checkNames(cmd: Command): void {
@@ -56,6 +56,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const cmd = parseCommand(command, args);
     checkNames(cmd);
     const write = CHANGE_COMMANDS.has(cmd.kind);
+    const { openSession } = await import('./session.js');
     session = await openSession(env, write);
     const out = write
       ? await (await import('./changeCommands.js')).runChange(session, cmd)
