@@ -231,9 +231,9 @@ export function createRedisClient(c: RedisConnectionConfig, o: RedisClientOption
       sentinelRetryStrategy: o.backoff === null ? () => null : (attempt: number) => Math.min(attempt * 100, 500),
       connectTimeout: common.connectTimeout,
       sentinelCommandTimeout: common.connectTimeout,
-      // Long-lived clients follow a planned failover (+switch-master) at once, instead of
-      // staying on a master that has become a replica.
-      failoverDetector: o.backoff !== null,
+      // After a planned failover the old master is a replica: a write there answers READONLY.
+      // Reconnect (through the sentinels, to the new master) and send the command again.
+      reconnectOnError: (err: Error) => (/^READONLY/.test(err.message) ? 2 : false),
     });
   }
   const url = parseRedisUrl(c.redisUrl);
@@ -252,6 +252,49 @@ function withoutReconnect(options: RedisOptions): RedisOptions {
 export function createNodeClient(c: RedisConnectionConfig, node: HostPort, o: RedisClientOptions): Redis {
   const common = nodeOptions(c, o, redisTopology(c));
   return new Redis({ ...common, host: node.host, port: node.port });
+}
+
+/**
+ * Why the topology cannot be reached, asked of its first address directly (a Cluster seed, a
+ * Sentinel, the node): ioredis' Cluster and Sentinel connectors swallow a node's own TLS error
+ * and report only "Connection is closed". Null when that address answers PING.
+ */
+export async function diagnoseRedis(c: RedisConnectionConfig): Promise<Error | null> {
+  const topology = redisTopology(c);
+  const probe: RedisClientOptions = { role: 'probe', backoff: null, connectTimeoutMs: 2_000, maxRetriesPerRequest: 0 };
+  let client: Redis;
+  if (topology === 'sentinel') {
+    const tls = redisTlsOptions(c);
+    const sentinel = c.redisSentinels[0]!;
+    client = new Redis({
+      host: sentinel.host,
+      port: sentinel.port,
+      ...(c.redisSentinelPassword !== null ? { password: c.redisSentinelPassword } : {}),
+      ...(tls ? { tls: { ...tls } } : {}),
+      connectionName: 'proflag:probe',
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2_000,
+      retryStrategy: () => null,
+    });
+  } else {
+    const node = topology === 'cluster' ? c.redisClusterNodes[0]! : parseRedisUrl(c.redisUrl);
+    client = createNodeClient(c, { host: node.host, port: node.port }, probe);
+  }
+  let seen: Error | null = null;
+  client.on('error', (err: Error) => {
+    seen ??= err;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+    return null;
+  } catch (err) {
+    return seen ?? (err as Error);
+  } finally {
+    client.disconnect();
+  }
 }
 
 export type RedisFailureKind = 'auth' | 'tls' | 'unreachable' | 'failover' | 'other';

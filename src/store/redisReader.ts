@@ -74,7 +74,9 @@ export async function readFlagSet(client: RedisClient, keys: RedisKeys, limits: 
   const before = await onNode(client, () => readVersion(versionOn, keys));
   const documents: FlagDocument[] = [];
   for (const node of nodes) {
-    const found = await onNode(client, () => scanValues(node, keys.flagPattern, keys.flagPrefix, limits, mixedSlots));
+    const found = await onNode(client, () =>
+      scanValues(node, keys.flagPattern, keys.flagPrefix, limits, mixedSlots, 'flag keys'),
+    );
     documents.push(...found);
     if (documents.length > limits.maxFlags) throw new Error(`more than ${limits.maxFlags} flag keys (maxFlags)`);
   }
@@ -102,6 +104,7 @@ export async function scanValues(
   stripPrefix: string,
   limits: ReadLimits,
   mixedSlots = false,
+  what = `keys under ${stripPrefix}`,
 ): Promise<FlagDocument[]> {
   const documents: FlagDocument[] = [];
   const seen = new Set<string>();
@@ -112,7 +115,7 @@ export async function scanValues(
     // SCAN may return a key twice.
     const fresh = found.filter((k) => !seen.has(k));
     for (const k of fresh) seen.add(k);
-    if (seen.size > limits.maxFlags) throw new Error(`more than ${limits.maxFlags} keys under ${stripPrefix}`);
+    if (seen.size > limits.maxFlags) throw new Error(`more than ${limits.maxFlags} ${what}`);
     for (let i = 0; i < fresh.length; i += limits.batchSize) {
       const batch = fresh.slice(i, i + limits.batchSize);
       const values = mixedSlots ? await getPipelined(node, batch) : await node.mget(...batch);

@@ -28,6 +28,7 @@ import {
   createRedisClient,
   defaultBackoff,
   describeRedisTarget,
+  diagnoseRedis,
   redisConnectionFromUrl,
   redisTopology,
   type HostPort,
@@ -119,6 +120,11 @@ export class RedisStore {
   #commandEverUp = false;
   #feedEverUp = false;
   #unreachableAnnounced = false;
+  /** An authentication or TLS failure seen while connecting: /readyz keeps showing it (rather
+   *  than the vaguer errors that follow) until the connection is ready. */
+  #credentialError: string | null = null;
+  /** A direct probe of the first address runs at most once per outage (#diagnose). */
+  #diagnosed = false;
   /** Cluster nodes whose errors were logged lately (node key → ms), to log each outage once. */
   readonly #nodeErrorsLogged = new Map<string, number>();
   readonly #fileWriter: SnapshotFileWriter | null;
@@ -228,7 +234,10 @@ export class RedisStore {
     this.#command.connect().catch(() => {
       // Reported through the 'error' handler; ioredis keeps retrying with our backoff.
     });
-    this.#feed.start();
+    // On a Cluster the feed subscribes on the prefix's slot owner, known once the slot table
+    // has been read.
+    if (this.#command instanceof Cluster) this.#command.once('ready', () => this.#feed.start());
+    else this.#feed.start();
     this.#resyncTimer = setInterval(() => this.#scheduler.request('resync'), this.#o.resyncMs);
     this.#resyncTimer.unref();
     const staleEvery = Math.max(50, Math.min(1000, Math.floor(this.#o.staleAfterMs / 4)));
@@ -292,6 +301,8 @@ export class RedisStore {
       this.#commandDown = false;
       this.#commandEverUp = true;
       this.#unreachableAnnounced = false;
+      this.#diagnosed = false;
+      this.#credentialError = null;
       this.#scheduler.request('connected');
     });
     c.on('error', (err: Error) => this.#connectionError('command', err));
@@ -313,8 +324,9 @@ export class RedisStore {
     this.#feedEverUp = true;
     this.#holder.setFeedConnected(true);
     this.#metrics.feedConnected(true);
-    // Messages sent while we were away are lost: catch up.
-    this.#scheduler.request('feed-connected');
+    // Messages sent while we were away are lost: catch up (once the command connection is
+    // back too: its own return asks for the same resync).
+    if (this.#command.status === 'ready') this.#scheduler.request('feed-connected');
   }
 
   #feedLost(reason: string): void {
@@ -322,7 +334,7 @@ export class RedisStore {
     this.#metrics.feedConnected(false);
     if (this.#closed || this.#feedDown) return;
     this.#feedDown = true;
-    this.#holder.recordError(`change feed lost: ${reason}`);
+    this.#recordError(`change feed lost: ${reason}`);
     this.#log.warn({ reason }, 'change feed lost; changes reach this replica again after it resubscribes');
   }
 
@@ -344,17 +356,42 @@ export class RedisStore {
     if (this.#closed) return;
     this.#metrics.error('connection');
     const { kind, reason } = classifyRedisError(err);
-    if (kind === 'auth' || kind === 'tls') this.#holder.recordError(`${node}: ${reason}`);
-    const now = Date.now();
-    const last = this.#nodeErrorsLogged.get(node);
-    if (last !== undefined && now - last < 60_000) {
+    if (kind !== 'auth' && kind !== 'tls') {
+      // A lost or unreachable node: the cluster-level error and the feed say what matters.
       this.#log.debug({ node, err: err.message }, 'Redis Cluster node error');
       return;
     }
+    this.#recordError(`${node}: ${reason}`, true);
+    const now = Date.now();
+    const last = this.#nodeErrorsLogged.get(node);
+    if (last !== undefined && now - last < 60_000) return;
     this.#nodeErrorsLogged.set(node, now);
-    this.#log.warn(
-      { node, err: err.message, ...(kind === 'auth' ? { code: 'PROFLAG_ERR_STORE_AUTH' } : {}) },
-      kind === 'auth' ? 'Redis Cluster node refused the credentials' : 'Redis Cluster node error',
+    this.#log.warn({ node, err: err.message, code: 'PROFLAG_ERR_STORE_AUTH' }, `Redis Cluster node ${node}: ${reason}`);
+  }
+
+  /** The last error for /readyz; a credential or TLS failure is not hidden by vaguer ones. */
+  #recordError(message: string, credential = false): void {
+    if (credential) this.#credentialError = message;
+    else if (this.#credentialError !== null && this.#commandDown) return;
+    this.#holder.recordError(message);
+  }
+
+  /**
+   * Cluster and Sentinel clients hide a node's TLS (and some auth) failures behind "Connection
+   * is closed": ask the first address directly, once per outage, and report what it says.
+   */
+  #diagnose(): void {
+    if (this.#diagnosed || redisTopology(this.#connection) === 'single') return;
+    this.#diagnosed = true;
+    diagnoseRedis(this.#connection).then(
+      (err) => {
+        if (err === null || this.#closed || !this.#commandDown) return;
+        const { kind, reason } = classifyRedisError(err);
+        if (kind !== 'auth' && kind !== 'tls') return;
+        this.#recordError(reason, true);
+        this.#log.warn({ code: 'PROFLAG_ERR_STORE_AUTH', err: err.message }, reason);
+      },
+      () => {},
     );
   }
 
@@ -370,7 +407,8 @@ export class RedisStore {
       this.#log.debug({ connection: which, err: err.message }, reason);
       return;
     }
-    this.#holder.recordError(reason);
+    this.#recordError(reason, kind === 'auth' || kind === 'tls');
+    if (kind !== 'auth' && kind !== 'tls' && which === 'command') this.#diagnose();
     const down = which === 'command' ? this.#commandDown : this.#feedDown;
     const fields = {
       connection: which,
@@ -486,7 +524,7 @@ export class RedisStore {
   }
 
   #failed(kind: 'load' | 'compile', message: string, started: number, reason: string): boolean {
-    this.#holder.recordError(message);
+    this.#recordError(message);
     this.#metrics.error(kind);
     this.#metrics.reload('failed', (performance.now() - started) / 1000);
     // While Redis is down every retry fails the same way: warn once per distinct message.

@@ -17,6 +17,7 @@ import {
   classifyRedisError,
   createRedisClient,
   describeRedisTarget,
+  diagnoseRedis,
   redactRedisUrl,
   redisTopology,
   type RedisClient,
@@ -127,16 +128,29 @@ export async function openSession(env: NodeJS.ProcessEnv, write: boolean): Promi
     commandTimeoutMs: 10_000,
     maxRetriesPerRequest: 0,
   });
-  client.on('error', () => {
-    // Every failure surfaces as a rejected command, explained there.
-  });
+  // A Cluster's connect() only says "None of startup nodes is available"; the nodes' own
+  // reasons (a wrong password, TLS) arrive as events.
+  let cause: Error | null = null;
+  const rank = (e: Error) => ({ auth: 3, tls: 3, unreachable: 2, failover: 1, other: 0 })[classifyRedisError(e).kind];
+  const remember = (err: Error) => {
+    const inner = (err as Error & { lastNodeError?: Error }).lastNodeError ?? err;
+    if (cause === null || rank(inner) >= rank(cause)) cause = inner;
+  };
+  client.on('error', remember);
+  client.on('node error', remember);
   const close = () => client.disconnect();
   try {
     await client.connect();
     if (redisTopology(config) === 'single') await checkRole(client as Redis, config, write);
   } catch (err) {
     close();
-    throw explainConnectError(err as Error, target);
+    if (err instanceof CliFailure) throw err;
+    let reason = cause !== null && rank(cause) >= rank(err as Error) ? cause : (err as Error);
+    if (rank(reason) < 3) {
+      const direct = await diagnoseRedis(config).catch(() => null);
+      if (direct !== null && rank(direct) > rank(reason)) reason = direct;
+    }
+    throw explainConnectError(reason, target);
   }
   const keys = redisKeys(config.prefix);
   return { config, client, keys, reads: new FlagReads(client, keys), target, actor, close };
@@ -173,8 +187,7 @@ async function checkRole(client: Redis, config: Config, write: boolean): Promise
   }
 }
 
-function explainConnectError(err: Error, target: string): Error {
-  if (err instanceof CliFailure) return err;
+function explainConnectError(err: Error, target: string): CliFailure {
   const cause = (err as Error & { lastNodeError?: Error }).lastNodeError ?? err;
   const { kind } = classifyRedisError(cause);
   const first = cause.message.split('\n')[0]!;

@@ -109,8 +109,8 @@ describe('createRedisClient', () => {
       db: 1,
       sentinelPassword: 'sentinel-pw',
       enableTLSForSentinelMode: true,
-      failoverDetector: true,
     });
+    expect(c.options.reconnectOnError?.(new Error('READONLY You can\'t write against a read only replica.'))).toBe(2);
     expect(c.options.sentinels).toEqual([
       { host: 's1', port: 26379 },
       { host: 's2', port: 26379 },
@@ -120,7 +120,6 @@ describe('createRedisClient', () => {
     // A one-shot client (ffr) gives up instead of cycling through the sentinels forever.
     const once = createRedisClient(config, { role: 'cli', backoff: null }) as Redis;
     expect(once.options.sentinelRetryStrategy?.(1)).toBeNull();
-    expect(once.options.failoverDetector).toBe(false);
   });
 
   it('a node of the topology with its credentials; an unreadable TLS file is a configuration error', () => {
