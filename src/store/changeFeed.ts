@@ -147,7 +147,11 @@ class ReconnectingFeed implements ChangeFeed {
         () => {
           if (this.#closed) return;
           this.#up = true;
-          this.#liveness.start(c, () => c.disconnect(true));
+          this.#liveness.start(c, () => {
+            // Report now: closing a socket to a hung peer takes ioredis' disconnectTimeout.
+            this.#lost('no answer to PING');
+            c.disconnect(true);
+          });
           h.up(describeStream(c));
         },
         (err: Error) => {
@@ -163,15 +167,17 @@ class ReconnectingFeed implements ChangeFeed {
     c.on('error', (err: Error) => {
       if (!this.#closed) h.error(err);
     });
-    c.on('close', () => {
-      this.#liveness.stop();
-      if (!this.#up || this.#closed) return;
-      this.#up = false;
-      h.down('connection closed');
-    });
+    c.on('close', () => this.#lost('connection closed'));
     c.connect().catch(() => {
       // Reported through 'error'; ioredis keeps retrying with our backoff.
     });
+  }
+
+  #lost(reason: string): void {
+    this.#liveness.stop();
+    if (!this.#up || this.#closed) return;
+    this.#up = false;
+    this.#o.handlers.down(reason);
   }
 
   async close(): Promise<void> {

@@ -352,6 +352,46 @@ describe('scripts/ffr', () => {
     ]);
   });
 
+  it('shadow and enforce switch "mode" in one audited change; approve --route --shadow builds the flag (CONTRACT §6)', async () => {
+    await ffr(['put', join(EXAMPLES, 'checkout-v2.json')]);
+    const original = await flag('checkout-v2');
+    const shadow = await ffr(['shadow', 'checkout-v2']);
+    expect(shadow).toMatchObject({
+      code: 0,
+      stdout: 'checkout-v2 is now in shadow mode: evaluated and counted, never applied (version 2)\n',
+    });
+    expect(await flag('checkout-v2')).toEqual({ ...original, mode: 'shadow' });
+    expect((await ffr(['shadow', 'checkout-v2'])).stdout).toBe(
+      'checkout-v2 is already in shadow mode; nothing changed\n',
+    );
+    expect((await ffr(['enforce', 'checkout-v2'])).stdout).toMatch(
+      /^checkout-v2 is now in enforce mode: applied again \(version 3\)/,
+    );
+    expect(await flag('checkout-v2')).toEqual({ ...original, mode: 'enforce' });
+    expect((await ffr(['shadow', 'ghost'])).stderr).toContain("no flag 'ghost'");
+
+    await redis.set(k.proposal('p-7'), flagJson('learned-bots', { enabled: false, evidence: { support: 80 } }));
+    await redis.zadd(k.proposals, Date.now(), 'p-7');
+    const approved = await ffr(['approve', 'p-7', 'bots', '--route', 'tarpit', '--shadow']);
+    expect(approved).toMatchObject({ code: 0 });
+    expect(approved.stdout).toMatch(
+      /^approved p-7 as flag bots, disabled in shadow mode: ffr enable bots turns it on \(version 4\)/,
+    );
+    expect(await flag('bots')).toMatchObject({
+      name: 'bots',
+      enabled: false,
+      mode: 'shadow',
+      actions: { route: { cluster: 'tarpit' } },
+      evidence: { support: 80 },
+    });
+    expect((await audit()).slice(0, 3).map((e) => [e['action'], e['name'], e['detail']])).toEqual([
+      ['approve', 'bots', 'proposal p-7: route tarpit, shadow'],
+      ['enforce', 'checkout-v2', undefined],
+      ['shadow', 'checkout-v2', undefined],
+    ]);
+    expect((await ffr(['approve', 'p-7', '--per-second', '5'])).code).toBe(2);
+  });
+
   it('history shows the audit trail, for one flag or the last N changes', async () => {
     await ffr(['put', '-'], { input: flagJson('h1') });
     await ffr(['put', '-'], { input: flagJson('h2') });
