@@ -144,6 +144,9 @@ const envSchema = z.object({
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
 
+/** Variables of scripts/ffr (not the sidecar's): not reported as unknown. */
+export const TOOL_VARIABLES: readonly string[] = ['PROFLAG_ACTOR', 'PROFLAG_VALIDATE', 'PROFLAG_REDIS_CLI_ARGS'];
+
 export class ConfigError extends Error {
   readonly code = 'PROFLAG_ERR_CONFIG';
   constructor(readonly problems: readonly string[]) {
@@ -170,7 +173,7 @@ function editDistance(a: string, b: string): number {
 export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
   const hints: string[] = [];
   for (const key of Object.keys(env)) {
-    if (!key.startsWith('PROFLAG_') || KNOWN_KEYS.has(key)) continue;
+    if (!key.startsWith('PROFLAG_') || KNOWN_KEYS.has(key) || TOOL_VARIABLES.includes(key)) continue;
     let best = '';
     let bestDistance = Infinity;
     for (const known of KNOWN_KEYS) {

@@ -56,7 +56,7 @@ describe.skipIf(!schemaKnowsRespond)('ffr approve --respond', () => {
       actions: { respond: { status: 429 } },
       respondLimit: { perSecond: 20 },
     });
-    const [[, fields]] = (await redis.xrevrange(k.audit, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const fields = (await redis.xrevrange(k.audit, '+', '-', 'COUNT', 1))[0]![1];
     expect(fields[fields.indexOf('detail') + 1]).toBe('proposal p-1: respond 429 (limit 20/s)');
 
     await redis.set(k.proposal('p-2'), flagJson('learned-other', { enabled: false }));

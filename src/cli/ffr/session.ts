@@ -37,9 +37,6 @@ export interface Session {
   close(): void;
 }
 
-/** ffr's own variables (not the sidecar's). */
-export const FFR_VARIABLES = ['PROFLAG_ACTOR', 'PROFLAG_VALIDATE', 'PROFLAG_REDIS_CLI_ARGS'] as const;
-
 const CLI_TLS_OPTIONS: Record<string, string> = {
   '--cacert': 'PROFLAG_REDIS_TLS_CA_FILE',
   '--cert': 'PROFLAG_REDIS_TLS_CERT_FILE',
@@ -98,9 +95,7 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
     }
     throw err;
   }
-  for (const hint of unknownVariables(env)) {
-    if (!(FFR_VARIABLES as readonly string[]).some((v) => hint.startsWith(`${v} `))) warn(hint);
-  }
+  for (const hint of unknownVariables(env)) warn(hint);
   return config;
 }
 

@@ -63,6 +63,8 @@ describe('configuration', () => {
   });
 
   it('hints at misspelled variables', () => {
+    // scripts/ffr's own variables are known, not "unknown".
+    expect(unknownVariables({ PROFLAG_ACTOR: 'ana', PROFLAG_REDIS_CLI_ARGS: '--tls' })).toEqual([]);
     expect(unknownVariables({ PROFLAG_RESYNC_MSS: '1', PROFLAG_ZZZZZZZZZZZZZZZZ: '1', HOME: '/' })).toEqual([
       'PROFLAG_RESYNC_MSS is unknown; did you mean PROFLAG_RESYNC_MS?',
       'PROFLAG_ZZZZZZZZZZZZZZZZ is unknown',
