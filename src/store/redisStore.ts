@@ -2,7 +2,10 @@
 //
 // - Start: serve the last-good snapshot file if one is configured (else nothing), connect in
 //   the background, and load once the connection is ready. Not `loaded` (not ready) before.
-// - Changes: `<prefix>changes` on a second connection asks for a reload; bursts coalesce
+// - Any topology: one node, Sentinel or Cluster, clients built by redisConnection.ts with the
+//   configuration's credentials and TLS.
+// - Changes: `<prefix>changes` on the change feed (changeFeed.ts; on a Cluster it subscribes on
+//   the prefix's slot owner and moves when that node goes) asks for a reload; bursts coalesce
 //   (one reload running, at most one pending, a short debounce). A periodic full resync
 //   catches writes made without a publish; it compiles only when the version or the
 //   documents differ.
@@ -15,20 +18,20 @@
 // - Every sync writes this replica's view (version, staleness, rejected flags with reasons)
 //   to `<prefix>status:<replicaId>` with a TTL, for `scripts/ffr status`.
 // Reading Redis (redisReader), validating and compiling (snapshotBuilder), the status body
-// (replicaStatus) and the last-good file (snapshotFile) live in their own modules; what stays
-// here is the connection lifecycle and the reload decisions, which share one state.
+// (replicaStatus), the last-good file (snapshotFile) and what to say about connection trouble
+// (connectionReporter) live in their own modules; what stays here is the connection lifecycle
+// and the reload decisions, which share one state.
 import { hostname } from 'node:os';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { createChangeFeed, type ChangeFeed } from './changeFeed.js';
+import { ConnectionReporter } from './connectionReporter.js';
 import {
-  classifyRedisError,
   createRedisClient,
   defaultBackoff,
   describeRedisTarget,
-  diagnoseRedis,
   redisConnectionFromUrl,
   redisTopology,
   type HostPort,
@@ -106,6 +109,7 @@ export class RedisStore {
   readonly #feed: ChangeFeed;
   readonly #scheduler: ReloadScheduler;
   readonly #reporter: RejectionReporter;
+  readonly #health: ConnectionReporter;
   #lastVersion: number | null = null;
   #lastDigest: string | null = null;
   #syncedOnce = false;
@@ -114,19 +118,6 @@ export class RedisStore {
   #resyncTimer: NodeJS.Timeout | null = null;
   #staleTimer: NodeJS.Timeout | null = null;
   #wasStale = false;
-  // Both start "down": nothing is connected before start(), and a failure then is not a loss.
-  #commandDown = true;
-  #feedDown = true;
-  #commandEverUp = false;
-  #feedEverUp = false;
-  #unreachableAnnounced = false;
-  /** An authentication or TLS failure seen while connecting: /readyz keeps showing it (rather
-   *  than the vaguer errors that follow) until the connection is ready. */
-  #credentialError: string | null = null;
-  /** A direct probe of the first address runs at most once per outage (#diagnose). */
-  #diagnosed = false;
-  /** Cluster nodes whose errors were logged lately (node key → ms), to log each outage once. */
-  readonly #nodeErrorsLogged = new Map<string, number>();
   readonly #fileWriter: SnapshotFileWriter | null;
   #loadedWaiters: Array<() => void> = [];
   #lastError: string | null = null;
@@ -173,6 +164,13 @@ export class RedisStore {
     this.#metrics = this.#o.metrics;
     this.#holder.configureStaleness(options.staleAfterMs);
     this.#reporter = new RejectionReporter(this.#log, this.#metrics);
+    this.#health = new ConnectionReporter({
+      connection,
+      log: this.#log,
+      holder: this.#holder,
+      metrics: this.#metrics,
+      closed: () => this.#closed,
+    });
 
     const backoff = this.#o.backoff;
     this.#command = createRedisClient(connection, {
@@ -195,7 +193,7 @@ export class RedisStore {
         up: (where) => this.#feedUp(where),
         down: (reason) => this.#feedLost(reason),
         message: () => this.#scheduler.request('change'),
-        error: (err) => this.#connectionError('feed', err),
+        error: (err) => this.#health.connectionError('feed', err),
       },
     });
 
@@ -297,45 +295,23 @@ export class RedisStore {
   #wireCommand(): void {
     const c = this.#command;
     c.on('ready', () => {
-      if (this.#commandEverUp && this.#commandDown) this.#log.info('Redis connection is back; resyncing');
-      this.#commandDown = false;
-      this.#commandEverUp = true;
-      this.#unreachableAnnounced = false;
-      this.#diagnosed = false;
-      this.#credentialError = null;
+      this.#health.commandReady();
       this.#scheduler.request('connected');
     });
-    c.on('error', (err: Error) => this.#connectionError('command', err));
-    if (c instanceof Cluster) {
-      // A node's own failures (a wrong password, a node gone) arrive here; 'error' only says
-      // "Failed to refresh slots cache".
-      c.on('node error', (err: Error, node: string) => this.#nodeError(err, node));
-    }
-    c.on('close', () => {
-      if (this.#closed || this.#commandDown) return;
-      this.#commandDown = true;
-      this.#log.warn('Redis connection lost; serving the current snapshot, reconnecting with backoff');
-    });
+    c.on('error', (err: Error) => this.#health.connectionError('command', err));
+    if (c instanceof Cluster) c.on('node error', (err: Error, node: string) => this.#health.nodeError(err, node));
+    c.on('close', () => this.#health.commandClosed());
   }
 
   #feedUp(where: string): void {
-    if (this.#feedEverUp && this.#feedDown) this.#log.info({ where }, 'change feed is back; resyncing');
-    this.#feedDown = false;
-    this.#feedEverUp = true;
-    this.#holder.setFeedConnected(true);
-    this.#metrics.feedConnected(true);
+    this.#health.feedUp(where);
     // Messages sent while we were away are lost: catch up (once the command connection is
     // back too: its own return asks for the same resync).
     if (this.#command.status === 'ready') this.#scheduler.request('feed-connected');
   }
 
   #feedLost(reason: string): void {
-    this.#holder.setFeedConnected(false);
-    this.#metrics.feedConnected(false);
-    if (this.#closed || this.#feedDown) return;
-    this.#feedDown = true;
-    this.#recordError(`change feed lost: ${reason}`);
-    this.#log.warn({ reason }, 'change feed lost; changes reach this replica again after it resubscribes');
+    this.#health.feedLost(reason);
   }
 
   /** Cluster: the master that owns the prefix's slot, from the client's slot table. */
@@ -350,85 +326,6 @@ export class RedisStore {
     return this.#command
       .nodes('all')
       .map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }));
-  }
-
-  #nodeError(err: Error, node: string): void {
-    if (this.#closed) return;
-    this.#metrics.error('connection');
-    const { kind, reason } = classifyRedisError(err);
-    if (kind !== 'auth' && kind !== 'tls') {
-      // A lost or unreachable node: the cluster-level error and the feed say what matters.
-      this.#log.debug({ node, err: err.message }, 'Redis Cluster node error');
-      return;
-    }
-    this.#recordError(`${node}: ${reason}`, true);
-    const now = Date.now();
-    const last = this.#nodeErrorsLogged.get(node);
-    if (last !== undefined && now - last < 60_000) return;
-    this.#nodeErrorsLogged.set(node, now);
-    this.#log.warn({ node, err: err.message, code: 'PROFLAG_ERR_STORE_AUTH' }, `Redis Cluster node ${node}: ${reason}`);
-  }
-
-  /** The last error for /readyz; a credential or TLS failure is not hidden by vaguer ones. */
-  #recordError(message: string, credential = false): void {
-    if (credential) this.#credentialError = message;
-    else if (this.#credentialError !== null && this.#commandDown) return;
-    this.#holder.recordError(message);
-  }
-
-  /**
-   * Cluster and Sentinel clients hide a node's TLS (and some auth) failures behind "Connection
-   * is closed": ask the first address directly, once per outage, and report what it says.
-   */
-  #diagnose(): void {
-    if (this.#diagnosed || redisTopology(this.#connection) === 'single') return;
-    this.#diagnosed = true;
-    diagnoseRedis(this.#connection).then(
-      (err) => {
-        if (err === null || this.#closed || !this.#commandDown) return;
-        const { kind, reason } = classifyRedisError(err);
-        if (kind !== 'auth' && kind !== 'tls') return;
-        this.#recordError(reason, true);
-        this.#log.warn({ code: 'PROFLAG_ERR_STORE_AUTH', err: err.message }, reason);
-      },
-      () => {},
-    );
-  }
-
-  #connectionError(which: 'command' | 'feed', err: Error): void {
-    if (this.#closed) return;
-    this.#metrics.error('connection');
-    // "Failed to refresh slots cache" hides the node's own reason (e.g. WRONGPASS).
-    const cause = (err as Error & { lastNodeError?: Error }).lastNodeError ?? err;
-    const { kind, reason } = classifyRedisError(cause);
-    if (kind === 'failover') {
-      // ioredis went round the sentinels, which all named a master it cannot reach yet: a
-      // failover in progress, not unreachable sentinels. The master's own errors are logged.
-      this.#log.debug({ connection: which, err: err.message }, reason);
-      return;
-    }
-    this.#recordError(reason, kind === 'auth' || kind === 'tls');
-    if (kind !== 'auth' && kind !== 'tls' && which === 'command') this.#diagnose();
-    const down = which === 'command' ? this.#commandDown : this.#feedDown;
-    const fields = {
-      connection: which,
-      err: cause.message,
-      ...(kind === 'auth' ? { code: 'PROFLAG_ERR_STORE_AUTH' } : {}),
-    };
-    // Every failed reconnect emits an error: say it once per outage, then stay quiet.
-    if (!down) {
-      this.#log.warn(fields, reason);
-    } else if (!this.#unreachableAnnounced) {
-      this.#unreachableAnnounced = true;
-      this.#log.warn(
-        { ...fields, flags: this.#holder.current.flagCount, version: this.#holder.current.version },
-        kind === 'auth'
-          ? `Redis refused the credentials; serving the current snapshot and retrying with backoff: ${reason}`
-          : 'cannot reach Redis; serving the current snapshot and retrying with backoff',
-      );
-    } else {
-      this.#log.debug(fields, 'Redis connection error');
-    }
   }
 
   // --- loading ----------------------------------------------------------------------------
@@ -524,7 +421,7 @@ export class RedisStore {
   }
 
   #failed(kind: 'load' | 'compile', message: string, started: number, reason: string): boolean {
-    this.#recordError(message);
+    this.#health.recordError(message);
     this.#metrics.error(kind);
     this.#metrics.reload('failed', (performance.now() - started) / 1000);
     // While Redis is down every retry fails the same way: warn once per distinct message.

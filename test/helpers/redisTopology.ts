@@ -200,12 +200,12 @@ export interface ClusterTopology {
   stop(): Promise<void>;
 }
 
-export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopology> {
-  const dir = mkdtempSync(join(tmpdir(), 'proflag-cluster-'));
-  const nodes: ClusterNode[] = [];
-  for (let i = 0; i < 6; i++) {
+/** One cluster node on free ports; a port taken meanwhile by someone else is retried. */
+async function startClusterNode(o: TopologyOptions, dir: string): Promise<ClusterNode> {
+  for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const busPort = await freePort();
+    if (busPort === port) continue;
     const child = startProcess(
       [
         ...tlsArgs(o.tls, port),
@@ -226,7 +226,7 @@ export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopo
       dir,
     );
     const proc = nodeProcess(child, port);
-    nodes.push({
+    const node: ClusterNode = {
       port,
       busPort,
       id: '',
@@ -234,9 +234,29 @@ export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopo
         return proc.running;
       },
       kill: () => proc.kill(),
-    });
+    };
+    try {
+      await until(
+        `node ${port}`,
+        async () => {
+          if (!proc.running) throw new Error(`redis-server on ${port} exited`);
+          return answers(o, port);
+        },
+        5000,
+        20,
+      );
+      return node;
+    } catch (err) {
+      await proc.kill();
+      if (attempt >= 3) throw err;
+    }
   }
-  for (const n of nodes) await until(`node ${n.port}`, () => answers(o, n.port), 5000, 20);
+}
+
+export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopology> {
+  const dir = mkdtempSync(join(tmpdir(), 'proflag-cluster-'));
+  const nodes: ClusterNode[] = [];
+  for (let i = 0; i < 6; i++) nodes.push(await startClusterNode(o, dir));
   for (const n of nodes) n.id = String(await nodeCommand(o, n.port, 'CLUSTER', 'MYID'));
 
   const ranges: [number, number][] = [
