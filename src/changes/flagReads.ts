@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { RedisClient } from '../store/redisConnection.js';
 import type { RedisKeys } from '../store/redisKeys.js';
-import { DEFAULT_READ_LIMITS, keyNodes, readVersion, scanValues } from '../store/redisReader.js';
+import { DEFAULT_READ_LIMITS, keyNodes, readVersion, scanValues, withSlotRetry } from '../store/redisReader.js';
 import type { FlagDocument } from './validation.js';
 
 export interface StoredText {
@@ -113,12 +113,15 @@ export class FlagReads {
       .filter((s): s is Record<string, unknown> => s !== null);
   }
 
-  async #scan(pattern: string, prefix: string) {
-    const { nodes } = keyNodes(this.client, this.keys);
-    const out = [];
-    for (const node of nodes)
-      out.push(...(await scanValues(node, pattern, prefix, DEFAULT_READ_LIMITS, nodes.length > 1)));
-    return out;
+  #scan(pattern: string, prefix: string) {
+    return withSlotRetry(this.client, async () => {
+      const { nodes } = keyNodes(this.client, this.keys);
+      const out = [];
+      for (const node of nodes) {
+        out.push(...(await scanValues(node, pattern, prefix, DEFAULT_READ_LIMITS, nodes.length > 1)));
+      }
+      return out;
+    });
   }
 
   /** Every flag as one document that `import` restores. */

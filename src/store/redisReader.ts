@@ -38,6 +38,14 @@ export function hasHashTag(prefix: string): boolean {
   return /^\{[^}]+\}/.test(prefix);
 }
 
+/** The slot of our keys moved (a failover or resharding) while we read, or its owner is unknown. */
+export class SlotMovedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlotMovedError';
+  }
+}
+
 /**
  * The connection(s) to read our keys from: the client itself on one node (or Sentinel); on a
  * Cluster the master that owns the prefix's slot (or every master without a hash tag).
@@ -47,27 +55,48 @@ export function keyNodes(client: RedisClient, keys: RedisKeys): { nodes: Redis[]
   if (!hasHashTag(keys.prefix)) return { nodes: client.nodes('master'), direct: false };
   const owner = client.slots[calculateSlot(keys.version)]?.[0];
   const node = owner ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner) : undefined;
-  if (!node) {
-    client.refreshSlotsCache();
-    throw new Error(`no known master serves the slot of ${keys.prefix} (cluster failing over?); retry`);
-  }
+  if (!node) throw new SlotMovedError(`no known master serves the slot of ${keys.prefix} (cluster failing over?)`);
   return { nodes: [node], direct: true };
 }
 
-/** A MOVED reply on a direct node read: the slot table is stale; refresh it and fail this read. */
+/**
+ * A MOVED (or ASK, CLUSTERDOWN, TRYAGAIN) reply to a direct node read, or that node gone: the
+ * slot table may be stale.
+ */
 async function onNode<T>(client: RedisClient, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (client instanceof Cluster && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN)/.test((err as Error).message)) {
-      client.refreshSlotsCache();
-      throw new Error(`the cluster moved the slot during the read (${(err as Error).message}); retry`);
+    const message = (err as Error).message;
+    if (
+      client instanceof Cluster &&
+      /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN)|Connection is closed|ECONNREFUSED/.test(message)
+    ) {
+      throw new SlotMovedError(`the cluster moved the slot during the read (${(err as Error).message})`);
     }
     throw err;
   }
 }
 
-export async function readFlagSet(client: RedisClient, keys: RedisKeys, limits: ReadLimits): Promise<FlagSetRead> {
+/**
+ * Run a read of our keys; when the slot moved, refresh the Cluster's slot table and run it once
+ * more (a failover is over by the time the replica's promotion is in the table).
+ */
+export async function withSlotRetry<T>(client: RedisClient, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof SlotMovedError) || !(client instanceof Cluster)) throw err;
+    await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()));
+    return read();
+  }
+}
+
+export function readFlagSet(client: RedisClient, keys: RedisKeys, limits: ReadLimits): Promise<FlagSetRead> {
+  return withSlotRetry(client, () => readOnce(client, keys, limits));
+}
+
+async function readOnce(client: RedisClient, keys: RedisKeys, limits: ReadLimits): Promise<FlagSetRead> {
   const { nodes, direct } = keyNodes(client, keys);
   const versionOn = direct ? nodes[0]! : client;
   const mixedSlots = client instanceof Cluster && !direct;
