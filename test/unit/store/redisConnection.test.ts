@@ -110,7 +110,7 @@ describe('createRedisClient', () => {
       sentinelPassword: 'sentinel-pw',
       enableTLSForSentinelMode: true,
     });
-    expect(c.options.reconnectOnError?.(new Error('READONLY You can\'t write against a read only replica.'))).toBe(2);
+    expect(c.options.reconnectOnError?.(new Error("READONLY You can't write against a read only replica."))).toBe(2);
     expect(c.options.sentinels).toEqual([
       { host: 's1', port: 26379 },
       { host: 's2', port: 26379 },
