@@ -62,6 +62,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
   let cluster: ClusterTopology;
   let env: Record<string, string>;
   let ls: LoggedSidecar;
+  let badStart: Promise<LoggedSidecar>;
 
   beforeAll(async () => {
     cluster = await startCluster({ password: PASSWORD });
@@ -71,24 +72,14 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     env = clusterEnv(cluster, others.map((n) => `127.0.0.1:${n.port}`).join(','));
     const imported = await ffrWith(env, ['import', '-'], exampleFlags());
     expect(imported.stderr).toBe('');
+    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@cluster' });
+    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
+    await (await badStart.catch(() => null))?.sidecar.stop(1000);
     await ls?.sidecar.stop(1000);
     await cluster?.stop();
-  });
-
-  it('with a wrong password: not ready, and /readyz and the log say why', async () => {
-    const bad = await startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@cluster' });
-    try {
-      const r = await readyz(bad.sidecar);
-      expect(r.status).toBe(503);
-      expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
-      expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
-      expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
-    } finally {
-      await bad.sidecar.stop(1000);
-    }
   });
 
   it('becomes ready and serves the flags', async () => {
@@ -240,6 +231,16 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     }
   });
 
+  it('with a wrong password: not ready, and /readyz and the log say why', async () => {
+    // Started in beforeAll: its first-load wait (3 s) ran alongside the other tests.
+    const bad = await badStart;
+    const r = await readyz(bad.sidecar);
+    expect(r.status).toBe(503);
+    expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
+    expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
+    expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
+  });
+
   it('survives losing the master of the prefix slot mid-traffic: no failed response, feed loss and return reported, a new change served within 1 s of the promotion', async () => {
     const owner = await cluster.masterOf(SLOT);
     const report = await failoverUnderTraffic(
@@ -290,8 +291,13 @@ const tlsReady = redisServerAvailable() && opensslAvailable() && redisTlsAvailab
 describe.skipIf(!tlsReady)('Redis Cluster over TLS with a password and client certificates', () => {
   let cluster: ClusterTopology;
   let ls: LoggedSidecar;
+  let noCaStart: Promise<LoggedSidecar>;
   beforeAll(async () => {
     cluster = await startCluster({ password: PASSWORD, tls: makeTlsMaterial() });
+    // Its first-load wait (3 s) runs alongside the first test.
+    const { PROFLAG_REDIS_TLS_CA_FILE: _ca, ...noCa } = clusterEnv(cluster);
+    noCaStart = startLoggedSidecar(noCa);
+    noCaStart.catch(() => undefined); // awaited (and its failure reported) in its own test
   });
   afterAll(async () => {
     await ls?.sidecar.stop(1000);
@@ -324,8 +330,7 @@ describe.skipIf(!tlsReady)('Redis Cluster over TLS with a password and client ce
   });
 
   it('a sidecar without the CA is not ready and says why in /readyz and the log', async () => {
-    const { PROFLAG_REDIS_TLS_CA_FILE: _ca, ...noCa } = clusterEnv(cluster);
-    const bad = await startLoggedSidecar(noCa);
+    const bad = await noCaStart;
     try {
       const lastError = async () =>
         ((await readyz(bad.sidecar)).body['detail'] as Record<string, unknown>)['lastError'];

@@ -59,28 +59,20 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   let sentinel: SentinelTopology;
   let env: Record<string, string>;
   let ls: LoggedSidecar;
+  let badStart: Promise<LoggedSidecar>;
 
   beforeAll(async () => {
     sentinel = await startSentinel({ password: PASSWORD });
     env = sentinelEnv(sentinel);
     expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@sentinel' });
+    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
+    await (await badStart.catch(() => null))?.sidecar.stop(1000);
     await ls?.sidecar.stop(1000);
     await sentinel?.stop();
-  });
-
-  it('with a wrong password: not ready, and /readyz and the log say why', async () => {
-    const bad = await startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@sentinel' });
-    try {
-      const r = await readyz(bad.sidecar);
-      expect(r.status).toBe(503);
-      expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
-      expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
-    } finally {
-      await bad.sidecar.stop(1000);
-    }
   });
 
   it('becomes ready and serves the flags', async () => {
@@ -145,6 +137,16 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('with a wrong password: not ready, and /readyz and the log say why', async () => {
+    // Started in beforeAll: its first-load wait (3 s) ran alongside the other tests.
+    const bad = await badStart;
+    const r = await readyz(bad.sidecar);
+    expect(r.status).toBe(503);
+    expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
+    expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
+    expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
   });
 
   it('survives losing the master mid-traffic: no failed response, feed loss and return reported, a new change served within 1 s of the promotion', async () => {
