@@ -113,7 +113,9 @@ export class ConnectionReporter {
       return;
     }
     const credential = kind === 'auth' || kind === 'tls';
-    this.recordError(reason, credential);
+    // Before the first load nothing else would explain a 503; afterwards a failed reload says
+    // what failed, and only credential and TLS failures (which a retry will not fix) are kept.
+    if (credential || !this.#o.holder.loaded) this.recordError(reason, credential);
     if (!credential && which === 'command') this.#diagnose();
     const down = which === 'command' ? this.#commandDown : this.#feedDown;
     const fields = { connection: which, err: cause.message, ...(credential ? { code: 'PROFLAG_ERR_STORE_AUTH' } : {}) };

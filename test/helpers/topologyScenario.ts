@@ -166,39 +166,59 @@ export async function failoverUnderTraffic(
   promoted: () => Promise<boolean>,
 ): Promise<FailoverReport> {
   const { sidecar } = ls;
+  const started = Date.now();
+  // When a step times out, the error says how long each earlier step took.
+  const phases: string[] = [];
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await run();
+      phases.push(`${name} +${Date.now() - started} ms`);
+      return result;
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (after: ${phases.join(', ') || 'nothing'})`);
+    }
+  };
   const traffic = startTraffic(sidecar);
-  await until('some traffic', () => traffic.sent >= 50);
   let feedDownSeen = false;
   const watch = setInterval(() => {
     if (!sidecar.holder.sync.feedConnected) feedDownSeen = true;
   }, 2);
-  await kill();
-  await until('the feed loss to be noticed', () => feedDownSeen, 5_000);
-  const promotedAt = await until('the promotion', promoted, 20_000);
-  const { changes, client } = changesFor(ls.config);
   try {
-    await client.connect();
-    await changes.put(
-      {
-        name: 'after-failover',
-        enabled: true,
-        profile: { endpoint: { in: ['/after'] } },
-        actions: { route: { cluster: 'backend_beta' } },
-      },
-      { actor: 'test' },
+    await step('traffic', () => until('some traffic', () => traffic.sent >= 50));
+    await step('kill', kill);
+    await step('feed loss', () => until('the feed loss to be noticed', () => feedDownSeen, 5_000));
+    const promotedAt = await step('promotion', () => until('the promotion', promoted, 30_000));
+    await step('change', async () => {
+      const { changes, client } = changesFor(ls.config);
+      try {
+        await client.connect();
+        await changes.put(
+          {
+            name: 'after-failover',
+            enabled: true,
+            profile: { endpoint: { in: ['/after'] } },
+            actions: { route: { cluster: 'backend_beta' } },
+          },
+          { actor: 'test' },
+        );
+      } finally {
+        client.disconnect();
+      }
+    });
+    const servedAt = await step('served', () =>
+      until(
+        'the change to be served',
+        () => sidecar.holder.current.flags.some((f) => f.name === 'after-failover'),
+        10_000,
+      ),
     );
+    await step('more traffic', () => until('more traffic after the failover', () => traffic.sent >= 200, 10_000));
+    console.info(`[failover phases] ${phases.join(', ')}`);
+    return { sent: traffic.sent, failed: traffic.failed, servedAfterPromotionMs: servedAt - promotedAt, feedDownSeen };
   } finally {
-    client.disconnect();
+    clearInterval(watch);
+    await traffic.stop();
   }
-  const servedAt = await until(
-    'the change to be served',
-    () => sidecar.holder.current.flags.some((f) => f.name === 'after-failover'),
-    10_000,
-  );
-  await until('more traffic after the failover', () => traffic.sent >= 200, 10_000);
-  clearInterval(watch);
-  await traffic.stop();
-  return { sent: traffic.sent, failed: traffic.failed, servedAfterPromotionMs: servedAt - promotedAt, feedDownSeen };
 }
 
 export function expectFeedLossAndReturnLogged(ls: LoggedSidecar): void {

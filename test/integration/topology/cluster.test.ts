@@ -264,7 +264,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
     expectFeedLossAndReturnLogged(ls);
     expect((await readyz(ls.sidecar)).status).toBe(200);
-  });
+  }, 75_000);
 });
 
 describe.skipIf(!redisServerAvailable())('Redis Cluster without a password', () => {

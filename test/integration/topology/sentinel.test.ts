@@ -171,7 +171,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
     ).toEqual([]);
     // ffr finds the new master by itself.
     expect((await ffrWith(env, ['get', 'after-failover'])).code).toBe(0);
-  });
+  }, 75_000);
 });
 
 describe.skipIf(!redisServerAvailable())('Redis Sentinel without a password', () => {
