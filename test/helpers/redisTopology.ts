@@ -256,6 +256,17 @@ async function startClusterNode(o: TopologyOptions, dir: string): Promise<Cluste
 export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopology> {
   const dir = mkdtempSync(join(tmpdir(), 'proflag-cluster-'));
   const nodes: ClusterNode[] = [];
+  try {
+    return await formCluster(o, dir, nodes);
+  } catch (err) {
+    // Nothing may outlive a failed start.
+    await Promise.all(nodes.map((n) => n.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function formCluster(o: TopologyOptions, dir: string, nodes: ClusterNode[]): Promise<ClusterTopology> {
   for (let i = 0; i < 6; i++) nodes.push(await startClusterNode(o, dir));
   for (const n of nodes) n.id = String(await nodeCommand(o, n.port, 'CLUSTER', 'MYID'));
 
@@ -324,6 +335,7 @@ export async function startCluster(o: TopologyOptions = {}): Promise<ClusterTopo
     async stop() {
       await Promise.all(nodes.map((n) => n.kill()));
       rmSync(dir, { recursive: true, force: true });
+      if (o.tls) rmSync(o.tls.dir, { recursive: true, force: true });
     },
   };
 }
@@ -347,6 +359,18 @@ export interface SentinelTopology {
 
 export async function startSentinel(o: TopologyOptions = {}): Promise<SentinelTopology> {
   const dir = mkdtempSync(join(tmpdir(), 'proflag-sentinel-'));
+  const started: NodeProcess[] = [];
+  try {
+    return await formSentinel(o, dir, started);
+  } catch (err) {
+    // Nothing may outlive a failed start.
+    await Promise.all(started.map((n) => n.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function formSentinel(o: TopologyOptions, dir: string, started: NodeProcess[]): Promise<SentinelTopology> {
   const name = 'proflagmaster';
   const masterPort = await freePort();
   const replicaPort = await freePort();
@@ -358,6 +382,7 @@ export async function startSentinel(o: TopologyOptions = {}): Promise<SentinelTo
     startProcess([...tlsArgs(o.tls, masterPort), ...common, ...authArgs(o.password)], dir),
     masterPort,
   );
+  started.push(master);
   await until('sentinel master', () => answers(o, masterPort), 5000, 20);
   const replica = nodeProcess(
     startProcess(
@@ -371,6 +396,7 @@ export async function startSentinel(o: TopologyOptions = {}): Promise<SentinelTo
     ),
     replicaPort,
   );
+  started.push(replica);
   await until('sentinel replica in sync', async () =>
     String((await nodeCommand(o, replicaPort, 'INFO', 'replication')) ?? '').includes('master_link_status:up'),
   );
@@ -407,7 +433,9 @@ export async function startSentinel(o: TopologyOptions = {}): Promise<SentinelTo
         '',
       ].join('\n'),
     );
-    sentinels.push(nodeProcess(startProcess([conf, '--sentinel'], dir), port));
+    const sentinel = nodeProcess(startProcess([conf, '--sentinel'], dir), port);
+    sentinels.push(sentinel);
+    started.push(sentinel);
   }
   const sentinelOptions: TopologyOptions = o.tls ? { tls: o.tls } : {};
   for (const port of ports) {
@@ -448,6 +476,7 @@ export async function startSentinel(o: TopologyOptions = {}): Promise<SentinelTo
     async stop() {
       await Promise.all([...sentinels, ...data].map((n) => n.kill()));
       rmSync(dir, { recursive: true, force: true });
+      if (o.tls) rmSync(o.tls.dir, { recursive: true, force: true });
     },
   };
   return topology;
