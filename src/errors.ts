@@ -5,6 +5,9 @@ export const ERROR_CODES = {
   PROFLAG_ERR_CONFIG: 'a configuration value is missing or wrong; the sidecar does not start',
   PROFLAG_ERR_FLAG_INVALID: 'a flag document failed validation; it is skipped and the others serve',
   PROFLAG_ERR_STORE_UNAVAILABLE: 'the flag store cannot be reached; the last good snapshot keeps serving',
+  PROFLAG_ERR_STORE_AUTH:
+    'Redis refused the credentials or the TLS handshake; the last good snapshot keeps serving, /readyz says why',
+  PROFLAG_ERR_CHANGE_REFUSED: 'a change through the atomic change path was refused; nothing was written',
   PROFLAG_ERR_DATA_LOSS: 'Redis came back without proflag:version; the last snapshot keeps serving',
   PROFLAG_ERR_PROTOCOL: 'Envoy sent a message proflag cannot use; the request continues unchanged',
   PROFLAG_ERR_DECISION: 'evaluating a request failed; the request continues unchanged',

@@ -21,8 +21,8 @@ runProcess('proflag learner', async (config, logger) => {
   const metrics = createMetrics({ defaultMetrics: false });
   const keys = redisKeys(config.prefix);
   const consumerName = `${hostname()}-${process.pid}`;
-  const commands = learnerRedis(config, `proflag:learner:${consumerName}`);
-  const blocking = learnerRedis(config, `proflag:learner:${consumerName}:read`);
+  const commands = learnerRedis(config, consumerName);
+  const blocking = learnerRedis(config, consumerName, 'learner-read');
   commands.on('error', () => {});
   blocking.on('error', () => {});
   // Commands fail fast while disconnected (no offline queue): wait for the first connection.

@@ -16,6 +16,16 @@ export interface Config {
   /** Redis Sentinel addresses and the monitored master's name; when set, ioredis asks them. */
   readonly redisSentinels: readonly { readonly host: string; readonly port: number }[];
   readonly redisSentinelName: string | null;
+  /** Password of the Sentinels themselves (REDIS_URL's credentials are the data nodes'). */
+  readonly redisSentinelPassword: string | null;
+  /** TLS files for `rediss://` (every node, and the Sentinels); null = the system CAs, no client certificate. */
+  readonly redisTls: {
+    readonly caFile: string | null;
+    readonly certFile: string | null;
+    readonly keyFile: string | null;
+    /** The name the server certificate must carry (and SNI), when it differs from the address. */
+    readonly servername: string | null;
+  };
   /** auto: Redis when set or answering, else files; redis or file force one. */
   readonly store: 'auto' | 'redis' | 'file';
   readonly prefix: string;
@@ -104,6 +114,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
     .optional(),
+  PROFLAG_REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  PROFLAG_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  PROFLAG_REDIS_TLS_CERT_FILE: z.string().min(1).optional(),
+  PROFLAG_REDIS_TLS_KEY_FILE: z.string().min(1).optional(),
+  PROFLAG_REDIS_TLS_SERVERNAME: z.string().min(1).max(253).optional(),
   PROFLAG_STORE: z.enum(['auto', 'redis', 'file']).default('auto'),
   PROFLAG_PREFIX: z
     .string()
@@ -158,6 +173,9 @@ const envSchema = z.object({
 
 const KNOWN_KEYS = new Set(Object.keys(envSchema.shape));
 
+/** Variables of scripts/ffr (not the sidecar's): not reported as unknown. */
+export const TOOL_VARIABLES: readonly string[] = ['PROFLAG_ACTOR', 'PROFLAG_VALIDATE', 'PROFLAG_REDIS_CLI_ARGS'];
+
 export class ConfigError extends Error {
   readonly code = 'PROFLAG_ERR_CONFIG';
   constructor(readonly problems: readonly string[]) {
@@ -184,7 +202,7 @@ function editDistance(a: string, b: string): number {
 export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
   const hints: string[] = [];
   for (const key of Object.keys(env)) {
-    if (!key.startsWith('PROFLAG_') || KNOWN_KEYS.has(key)) continue;
+    if (!key.startsWith('PROFLAG_') || KNOWN_KEYS.has(key) || TOOL_VARIABLES.includes(key)) continue;
     let best = '';
     let bestDistance = Infinity;
     for (const known of KNOWN_KEYS) {
@@ -194,6 +212,42 @@ export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
     hints.push(bestDistance <= 4 ? `${key} is unknown; did you mean ${best}?` : `${key} is unknown`);
   }
   return hints;
+}
+
+/** REDIS_URL must parse, and agree with the topology and the TLS files. */
+function redisUrlProblems(e: z.output<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  const raw = e.REDIS_URL ?? DEFAULT_REDIS_URL;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return ['REDIS_URL: not a URL; use redis://[user:password@]host:port[/db] (percent-encode special characters)'];
+  }
+  const db = url.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,2}$/.test(db)) problems.push(`REDIS_URL: the path must be a database number, got /${db}`);
+  if (db !== '' && db !== '0' && e.PROFLAG_REDIS_CLUSTER_NODES) {
+    problems.push('REDIS_URL: Redis Cluster has only database 0');
+  }
+  const tlsFiles = [
+    'PROFLAG_REDIS_TLS_CA_FILE',
+    'PROFLAG_REDIS_TLS_CERT_FILE',
+    'PROFLAG_REDIS_TLS_KEY_FILE',
+    'PROFLAG_REDIS_TLS_SERVERNAME',
+  ] as const;
+  const tlsSet = tlsFiles.filter((k) => e[k] !== undefined);
+  if (tlsSet.length > 0 && url.protocol !== 'rediss:') {
+    problems.push(`${tlsSet.join(', ')}: TLS settings need a rediss:// REDIS_URL`);
+  }
+  if ((e.PROFLAG_REDIS_TLS_CERT_FILE === undefined) !== (e.PROFLAG_REDIS_TLS_KEY_FILE === undefined)) {
+    problems.push(
+      'PROFLAG_REDIS_TLS_CERT_FILE and PROFLAG_REDIS_TLS_KEY_FILE go together (a client certificate and its key)',
+    );
+  }
+  if (e.PROFLAG_REDIS_SENTINEL_PASSWORD && !e.PROFLAG_REDIS_SENTINELS) {
+    problems.push('PROFLAG_REDIS_SENTINEL_PASSWORD needs PROFLAG_REDIS_SENTINELS');
+  }
+  return problems;
 }
 
 /** Read and validate the environment. Throws ConfigError listing every wrong value. */
@@ -219,6 +273,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.PROFLAG_REDIS_CLUSTER_NODES && e.PROFLAG_REDIS_SENTINELS) {
     throw new ConfigError(['PROFLAG_REDIS_CLUSTER_NODES and PROFLAG_REDIS_SENTINELS exclude each other']);
   }
+  const urlProblems = redisUrlProblems(e);
+  if (urlProblems.length > 0) throw new ConfigError(urlProblems);
   if (e.PROFLAG_REDIS_SENTINELS && !e.PROFLAG_REDIS_SENTINEL_NAME) {
     throw new ConfigError(['PROFLAG_REDIS_SENTINELS needs PROFLAG_REDIS_SENTINEL_NAME (the master name)']);
   }
@@ -238,6 +294,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisClusterNodes: Object.freeze(parseHostPorts(e.PROFLAG_REDIS_CLUSTER_NODES)),
     redisSentinels: Object.freeze(parseHostPorts(e.PROFLAG_REDIS_SENTINELS)),
     redisSentinelName: e.PROFLAG_REDIS_SENTINEL_NAME ?? null,
+    redisSentinelPassword: e.PROFLAG_REDIS_SENTINEL_PASSWORD ?? null,
+    redisTls: Object.freeze({
+      caFile: e.PROFLAG_REDIS_TLS_CA_FILE ?? null,
+      certFile: e.PROFLAG_REDIS_TLS_CERT_FILE ?? null,
+      keyFile: e.PROFLAG_REDIS_TLS_KEY_FILE ?? null,
+      servername: e.PROFLAG_REDIS_TLS_SERVERNAME ?? null,
+    }),
     store: e.PROFLAG_STORE,
     prefix: e.PROFLAG_PREFIX,
     grpcAddr: e.PROFLAG_GRPC_ADDR,

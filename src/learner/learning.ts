@@ -6,9 +6,9 @@
 //               consumes the stream for the whole fleet.
 // The learner's own Redis connection never queues commands while disconnected (a proposal or
 // a batch of samples fails fast and is counted), so a Redis outage cannot build memory up here.
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { ProfileSink } from '../extproc/requestProcessor.js';
+import { createRedisClient, type RedisClient } from '../store/redisConnection.js';
 import { redisKeys } from '../store/redisKeys.js';
 import type { Logger } from '../telemetry/logger.js';
 import { streamPublisher } from './fleet.js';
@@ -47,22 +47,13 @@ export interface Learning {
   stop(): Promise<void>;
 }
 
-/** A Redis connection for the learner, with the same topology choice as the flag store. */
-export function learnerRedis(config: Config, name: string): Redis | Cluster {
-  const common: RedisOptions = {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    retryStrategy: (attempt: number) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
-    connectionName: name,
-  };
-  if (config.redisClusterNodes.length > 0) {
-    return new Cluster([...config.redisClusterNodes], { enableOfflineQueue: false, redisOptions: common });
-  }
-  if (config.redisSentinels.length > 0) {
-    return new Redis({ ...common, sentinels: [...config.redisSentinels], name: config.redisSentinelName ?? undefined });
-  }
-  return new Redis(config.redisUrl, common);
+/**
+ * A Redis connection for the learner, on the same topology and with the same credentials and
+ * TLS as the flag store (src/store/redisConnection.ts). `role` 'learner' writes proposals or
+ * publishes samples; 'learner-read' holds the fleet learner's blocking XREADGROUP.
+ */
+export function learnerRedis(config: Config, id: string, role: 'learner' | 'learner-read' = 'learner'): RedisClient {
+  return createRedisClient(config, { role, id, lazyConnect: false, backoff: { baseMs: 100, maxMs: 5_000 } });
 }
 
 export function startLearning(config: Config, deps: LearningDeps): Learning {
@@ -72,7 +63,7 @@ export function startLearning(config: Config, deps: LearningDeps): Learning {
     log.warn('PROFLAG_LEARN_MODE=publish needs Redis; the file store is in use, so learning stays in-process');
     mode = 'in-process';
   }
-  const redis = deps.storeKind === 'redis' ? learnerRedis(config, `proflag:learner:${process.pid}`) : null;
+  const redis = deps.storeKind === 'redis' ? learnerRedis(config, String(process.pid)) : null;
   redis?.on('error', () => {}); // failures are counted where commands fail
   const keys = redisKeys(config.prefix);
 

@@ -2,10 +2,11 @@
 // - PROFLAG_STORE=file, or auto with no REDIS_URL and no proflag data on the default Redis:
 //   the file store (examples/flags by default), announced loudly;
 // - PROFLAG_STORE=redis, or an explicit REDIS_URL: Redis, never a fallback to files.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../telemetry/logger.js';
 import { FileStore } from './fileStore.js';
+import { createRedisClient, describeRedisTarget, redactRedisUrl } from './redisConnection.js';
 import { RedisStore } from './redisStore.js';
 import type { CompileSnapshot } from './snapshotBuilder.js';
 import type { SnapshotHolder } from './snapshotHolder.js';
@@ -28,19 +29,15 @@ export interface FlagStoreDeps {
 /** How long start-up waits for the first load before serving (requests get CONTINUE meanwhile). */
 const FIRST_LOAD_WAIT_MS = 3_000;
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
 /** Does the default Redis answer, and does it hold anything of ours? */
-async function probeDefaultRedis(url: string, prefix: string): Promise<'absent' | 'empty' | 'has-data'> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 500,
+async function probeDefaultRedis(config: Config): Promise<'absent' | 'empty' | 'has-data'> {
+  const prefix = config.prefix;
+  const client = createRedisClient(config, {
+    role: 'probe',
+    connectTimeoutMs: 500,
     maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
+    backoff: null,
+  }) as Redis;
   client.on('error', () => {});
   try {
     await client.connect();
@@ -68,15 +65,8 @@ async function openFileStore(config: Config, deps: FlagStoreDeps): Promise<FlagS
 }
 
 async function openRedisStore(config: Config, deps: FlagStoreDeps): Promise<FlagStore> {
-  const topology =
-    config.redisClusterNodes.length > 0
-      ? { cluster: { nodes: [...config.redisClusterNodes] } }
-      : config.redisSentinels.length > 0
-        ? { redisOptions: { sentinels: [...config.redisSentinels], name: config.redisSentinelName ?? undefined } }
-        : {};
   const store = new RedisStore({
-    ...topology,
-    redisUrl: config.redisUrl,
+    connection: config,
     prefix: config.prefix,
     resyncMs: config.resyncMs,
     staleAfterMs: config.staleAfterMs,
@@ -89,18 +79,16 @@ async function openRedisStore(config: Config, deps: FlagStoreDeps): Promise<Flag
   await store.start();
   if (!(await store.waitUntilLoaded(FIRST_LOAD_WAIT_MS))) {
     deps.logger.warn(
-      { code: 'PROFLAG_ERR_STORE_UNAVAILABLE', redis: redactUrl(config.redisUrl) },
+      {
+        code: 'PROFLAG_ERR_STORE_UNAVAILABLE',
+        redis: describeRedisTarget(config),
+        lastError: deps.holder.sync.lastError,
+      },
       'Redis not loaded yet: serving without flags (or the snapshot file) and retrying; /readyz says not ready',
     );
   }
-  const where =
-    config.redisClusterNodes.length > 0
-      ? `cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
-      : config.redisSentinels.length > 0
-        ? `sentinel ${config.redisSentinelName}@${config.redisSentinels.map((n) => `${n.host}:${n.port}`).join(',')}`
-        : redactUrl(config.redisUrl);
   return {
-    description: `redis ${where} (prefix ${config.prefix})`,
+    description: `redis ${describeRedisTarget(config)} (prefix ${config.prefix})`,
     kind: 'redis',
     stop: () => store.close(),
   };
@@ -111,12 +99,12 @@ export async function openFlagStore(config: Config, deps: FlagStoreDeps): Promis
   const topologyConfigured = config.redisClusterNodes.length > 0 || config.redisSentinels.length > 0;
   if (config.store === 'redis' || config.redisUrlExplicit || topologyConfigured) return openRedisStore(config, deps);
 
-  const probe = await probeDefaultRedis(config.redisUrl, config.prefix);
+  const probe = await probeDefaultRedis(config);
   if (probe === 'has-data') return openRedisStore(config, deps);
   const why =
     probe === 'absent'
-      ? `no Redis answers at ${redactUrl(config.redisUrl)}`
-      : `the Redis at ${redactUrl(config.redisUrl)} holds no ${config.prefix}* flags`;
+      ? `no Redis answers at ${redactRedisUrl(config.redisUrl)}`
+      : `the Redis at ${redactRedisUrl(config.redisUrl)} holds no ${config.prefix}* flags`;
   deps.logger.warn(
     `*** ${why} and REDIS_URL is not set: serving the EMBEDDED FILE STORE ${config.flagsDir} ***` +
       ' (set REDIS_URL or PROFLAG_STORE=redis to use Redis)',

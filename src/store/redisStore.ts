@@ -2,7 +2,10 @@
 //
 // - Start: serve the last-good snapshot file if one is configured (else nothing), connect in
 //   the background, and load once the connection is ready. Not `loaded` (not ready) before.
-// - Changes: `<prefix>changes` on a second connection asks for a reload; bursts coalesce
+// - Any topology: one node, Sentinel or Cluster, clients built by redisConnection.ts with the
+//   configuration's credentials and TLS.
+// - Changes: `<prefix>changes` on the change feed (changeFeed.ts; on a Cluster it subscribes on
+//   the prefix's slot owner and moves when that node goes) asks for a reload; bursts coalesce
 //   (one reload running, at most one pending, a short debounce). A periodic full resync
 //   catches writes made without a publish; it compiles only when the version or the
 //   documents differ.
@@ -15,12 +18,26 @@
 // - Every sync writes this replica's view (version, staleness, rejected flags with reasons)
 //   to `<prefix>status:<replicaId>` with a TTL, for `scripts/ffr status`.
 // Reading Redis (redisReader), validating and compiling (snapshotBuilder), the status body
-// (replicaStatus) and the last-good file (snapshotFile) live in their own modules; what stays
-// here is the connection lifecycle and the reload decisions, which share one state.
+// (replicaStatus), the last-good file (snapshotFile) and what to say about connection trouble
+// (connectionReporter) live in their own modules; what stays here is the connection lifecycle
+// and the reload decisions, which share one state.
 import { hostname } from 'node:os';
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { createChangeFeed, type ChangeFeed } from './changeFeed.js';
+import { ConnectionReporter } from './connectionReporter.js';
+import {
+  createRedisClient,
+  defaultBackoff,
+  describeRedisTarget,
+  redisConnectionFromUrl,
+  redisTopology,
+  type HostPort,
+  type RedisClient,
+  type RedisConnectionConfig,
+} from './redisConnection.js';
 import { redisKeys, type RedisKeys } from './redisKeys.js';
 import { readFlagSet } from './redisReader.js';
 import { ReloadScheduler } from './reloadScheduler.js';
@@ -33,8 +50,10 @@ import { noopStoreMetrics, type StoreMetrics } from './storeMetrics.js';
 export type DataLossPolicy = 'hold' | 'accept';
 
 export interface RedisStoreOptions {
-  /** redis:// or rediss:// URL, with user:password when needed. Ignored with `cluster`. */
-  readonly redisUrl: string;
+  /** How to reach Redis on any topology (the sidecar passes its Config). Wins over `redisUrl`. */
+  readonly connection?: RedisConnectionConfig;
+  /** Shortcut for one node: a redis:// or rediss:// URL, with user:password when needed. */
+  readonly redisUrl?: string;
   /** Key and channel prefix, e.g. 'proflag:' (cluster: '{proflag}:'). */
   readonly prefix: string;
   /** Full resync period, ms. */
@@ -51,8 +70,11 @@ export interface RedisStoreOptions {
   readonly replicaId?: string;
   /** Debounce between a change signal and the reload, ms. Default 20. */
   readonly debounceMs?: number;
-  /** Reconnect and reload-retry backoff. Default 100 ms doubling up to 10 s, jittered. */
+  /** Reconnect and reload-retry backoff. Default: 100 ms doubling, jittered, up to 10 s on one
+   *  node and 0.5 s on Cluster and Sentinel (defaultBackoff). */
   readonly backoff?: BackoffOptions;
+  /** Liveness PING on the change feed, ms (0 = off). Default 5000. */
+  readonly feedPingMs?: number;
   /** Default 2000 ms. */
   readonly connectTimeoutMs?: number;
   /** A command without an answer after this long fails (a hung Redis). Default 5000 ms. */
@@ -67,29 +89,27 @@ export interface RedisStoreOptions {
   readonly dataLossPolicy?: DataLossPolicy;
   /** TTL of the status key, s. Default max(60, 3 × resync). */
   readonly statusTtlSeconds?: number;
-  /** Extra ioredis options (TLS, Sentinel `sentinels` + `name`, ...), merged over ours. */
-  readonly redisOptions?: RedisOptions;
-  /** Redis Cluster instead of one node (then `redisUrl` is not used). */
-  readonly cluster?: { readonly nodes: ClusterNode[]; readonly options?: ClusterOptions };
 }
 
-type Client = Redis | Cluster;
+type Client = RedisClient;
 
 const REDIS_SOURCE = 'redis';
 
 export class RedisStore {
-  readonly #o: Required<Omit<RedisStoreOptions, 'snapshotFile' | 'redisOptions' | 'cluster' | 'metrics'>> & {
+  readonly #o: Required<Omit<RedisStoreOptions, 'snapshotFile' | 'connection' | 'redisUrl' | 'metrics'>> & {
     metrics: StoreMetrics;
   };
+  readonly #connection: RedisConnectionConfig;
   readonly #snapshotFile: string | null;
   readonly #keys: RedisKeys;
   readonly #log: Logger;
   readonly #holder: SnapshotHolder;
   readonly #metrics: StoreMetrics;
   readonly #command: Client;
-  readonly #subscriber: Client;
+  readonly #feed: ChangeFeed;
   readonly #scheduler: ReloadScheduler;
   readonly #reporter: RejectionReporter;
+  readonly #health: ConnectionReporter;
   #lastVersion: number | null = null;
   #lastDigest: string | null = null;
   #syncedOnce = false;
@@ -98,12 +118,6 @@ export class RedisStore {
   #resyncTimer: NodeJS.Timeout | null = null;
   #staleTimer: NodeJS.Timeout | null = null;
   #wasStale = false;
-  // Both start "down": nothing is connected before start(), and a failure then is not a loss.
-  #commandDown = true;
-  #feedDown = true;
-  #commandEverUp = false;
-  #feedEverUp = false;
-  #unreachableAnnounced = false;
   readonly #fileWriter: SnapshotFileWriter | null;
   #loadedWaiters: Array<() => void> = [];
   #lastError: string | null = null;
@@ -111,8 +125,9 @@ export class RedisStore {
   constructor(options: RedisStoreOptions) {
     const resyncMs = options.resyncMs;
     if (!(resyncMs > 0)) throw new RangeError(`resyncMs must be > 0, got ${resyncMs}`);
+    const connection = options.connection ?? redisConnectionFromUrl(options.redisUrl ?? 'redis://127.0.0.1:6379');
+    this.#connection = connection;
     this.#o = {
-      redisUrl: options.redisUrl,
       prefix: options.prefix,
       resyncMs,
       staleAfterMs: options.staleAfterMs,
@@ -122,7 +137,8 @@ export class RedisStore {
       holder: options.holder,
       replicaId: options.replicaId ?? `${hostname()}-${process.pid}`,
       debounceMs: options.debounceMs ?? 20,
-      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      backoff: options.backoff ?? defaultBackoff(redisTopology(connection)),
+      feedPingMs: options.feedPingMs ?? 5_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 2000,
       commandTimeoutMs: options.commandTimeoutMs ?? 5000,
       scanCount: options.scanCount ?? 1000,
@@ -148,40 +164,38 @@ export class RedisStore {
     this.#metrics = this.#o.metrics;
     this.#holder.configureStaleness(options.staleAfterMs);
     this.#reporter = new RejectionReporter(this.#log, this.#metrics);
+    this.#health = new ConnectionReporter({
+      connection,
+      log: this.#log,
+      holder: this.#holder,
+      metrics: this.#metrics,
+      closed: () => this.#closed,
+    });
 
     const backoff = this.#o.backoff;
-    const common: RedisOptions = {
-      lazyConnect: true,
-      // Nothing waits for Redis: a command while disconnected fails at once.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: this.#o.connectTimeoutMs,
-      retryStrategy: (attempt: number) => backoffDelay(attempt, backoff),
-      connectionName: `proflag:${this.#o.replicaId}`,
-      ...options.redisOptions,
-    };
-    if (options.cluster) {
-      const clusterOptions: ClusterOptions = {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        clusterRetryStrategy: (attempt: number) => backoffDelay(attempt, backoff),
-        ...options.cluster.options,
-        redisOptions: { ...common, ...options.cluster.options?.redisOptions },
-      };
-      this.#command = new Cluster(options.cluster.nodes, clusterOptions);
-      this.#subscriber = new Cluster(options.cluster.nodes, {
-        ...clusterOptions,
-        // We subscribe ourselves on every ready, to know when the feed is really back.
-        autoResubscribe: false,
-      } as ClusterOptions);
-    } else {
-      this.#command = new Redis(this.#o.redisUrl, { ...common, commandTimeout: this.#o.commandTimeoutMs });
-      this.#subscriber = new Redis(this.#o.redisUrl, {
-        ...common,
-        autoResubscribe: false,
-        connectionName: `proflag:${this.#o.replicaId}:feed`,
-      });
-    }
+    this.#command = createRedisClient(connection, {
+      role: 'store',
+      id: this.#o.replicaId,
+      backoff,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      commandTimeoutMs: this.#o.commandTimeoutMs,
+    });
+    this.#feed = createChangeFeed({
+      connection,
+      channel: this.#keys.changes,
+      id: this.#o.replicaId,
+      backoff,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      pingEveryMs: this.#o.feedPingMs,
+      preferredNode: () => this.#slotOwner(),
+      knownNodes: () => this.#clusterNodes(),
+      handlers: {
+        up: (where) => this.#feedUp(where),
+        down: (reason) => this.#feedLost(reason),
+        message: () => this.#scheduler.request('change'),
+        error: (err) => this.#health.connectionError('feed', err),
+      },
+    });
 
     this.#scheduler = new ReloadScheduler({
       debounceMs: this.#o.debounceMs,
@@ -215,11 +229,13 @@ export class RedisStore {
     if (this.#snapshotFile !== null) await this.#serveSnapshotFile(this.#snapshotFile);
     this.#metrics.feedConnected(false);
     this.#wireCommand();
-    this.#wireSubscriber();
     this.#command.connect().catch(() => {
       // Reported through the 'error' handler; ioredis keeps retrying with our backoff.
     });
-    this.#subscriber.connect().catch(() => {});
+    // On a Cluster the feed subscribes on the prefix's slot owner, known once the slot table
+    // has been read.
+    if (this.#command instanceof Cluster) this.#command.once('ready', () => this.#feed.start());
+    else this.#feed.start();
     this.#resyncTimer = setInterval(() => this.#scheduler.request('resync'), this.#o.resyncMs);
     this.#resyncTimer.unref();
     const staleEvery = Math.max(50, Math.min(1000, Math.floor(this.#o.staleAfterMs / 4)));
@@ -265,80 +281,51 @@ export class RedisStore {
         500,
       );
     }
-    await Promise.all([quit(this.#command), quit(this.#subscriber)]);
+    await Promise.all([quit(this.#command), this.#feed.close()]);
     for (const w of this.#loadedWaiters.splice(0)) w();
   }
 
   // --- connections ----------------------------------------------------------------------
 
+  /** Where the store reads from, for logs (no credentials). */
+  get target(): string {
+    return describeRedisTarget(this.#connection);
+  }
+
   #wireCommand(): void {
     const c = this.#command;
     c.on('ready', () => {
-      if (this.#commandEverUp && this.#commandDown) this.#log.info('Redis connection is back; resyncing');
-      this.#commandDown = false;
-      this.#commandEverUp = true;
-      this.#unreachableAnnounced = false;
+      this.#health.commandReady();
       this.#scheduler.request('connected');
     });
-    c.on('error', (err: Error) => this.#connectionError('command', err));
-    c.on('close', () => {
-      if (this.#closed || this.#commandDown) return;
-      this.#commandDown = true;
-      this.#log.warn('Redis connection lost; serving the current snapshot, reconnecting with backoff');
-    });
+    c.on('error', (err: Error) => this.#health.connectionError('command', err));
+    if (c instanceof Cluster) c.on('node error', (err: Error, node: string) => this.#health.nodeError(err, node));
+    c.on('close', () => this.#health.commandClosed());
   }
 
-  #wireSubscriber(): void {
-    const s = this.#subscriber;
-    s.on('ready', () => {
-      s.subscribe(this.#keys.changes).then(
-        () => {
-          if (this.#feedEverUp && this.#feedDown) this.#log.info('change feed is back');
-          this.#feedDown = false;
-          this.#feedEverUp = true;
-          this.#holder.setFeedConnected(true);
-          this.#metrics.feedConnected(true);
-          // Messages sent while we were away are lost: catch up.
-          this.#scheduler.request('feed-connected');
-        },
-        (err: Error) => {
-          if (this.#closed) return;
-          this.#metrics.error('subscribe');
-          this.#log.warn({ err: err.message }, 'subscribing to the change channel failed; reconnecting');
-          s.disconnect(true);
-        },
-      );
-    });
-    s.on('message', (channel: string) => {
-      if (channel === this.#keys.changes) this.#scheduler.request('change');
-    });
-    s.on('error', (err: Error) => this.#connectionError('feed', err));
-    s.on('close', () => {
-      this.#holder.setFeedConnected(false);
-      this.#metrics.feedConnected(false);
-      if (this.#closed || this.#feedDown) return;
-      this.#feedDown = true;
-      this.#log.warn('change feed lost; changes reach this replica again after reconnect');
-    });
+  #feedUp(where: string): void {
+    this.#health.feedUp(where);
+    // Messages sent while we were away are lost: catch up (once the command connection is
+    // back too: its own return asks for the same resync).
+    if (this.#command.status === 'ready') this.#scheduler.request('feed-connected');
   }
 
-  #connectionError(which: 'command' | 'feed', err: Error): void {
-    if (this.#closed) return;
-    this.#metrics.error('connection');
-    const down = which === 'command' ? this.#commandDown : this.#feedDown;
-    const fields = { connection: which, err: err.message };
-    // Every failed reconnect emits an error: say it once per outage, then stay quiet.
-    if (!down) {
-      this.#log.warn(fields, 'Redis connection error');
-    } else if (!this.#unreachableAnnounced) {
-      this.#unreachableAnnounced = true;
-      this.#log.warn(
-        { ...fields, flags: this.#holder.current.flagCount, version: this.#holder.current.version },
-        'cannot reach Redis; serving the current snapshot and retrying with backoff',
-      );
-    } else {
-      this.#log.debug(fields, 'Redis connection error');
-    }
+  #feedLost(reason: string): void {
+    this.#health.feedLost(reason);
+  }
+
+  /** Cluster: the master that owns the prefix's slot, from the client's slot table. */
+  #slotOwner(): HostPort | null {
+    if (!(this.#command instanceof Cluster)) return null;
+    const owner = this.#command.slots[calculateSlot(this.#keys.version)]?.[0];
+    return owner ? parseNodeKey(owner) : null;
+  }
+
+  #clusterNodes(): HostPort[] {
+    if (!(this.#command instanceof Cluster)) return [];
+    return this.#command
+      .nodes('all')
+      .map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }));
   }
 
   // --- loading ----------------------------------------------------------------------------
@@ -434,7 +421,7 @@ export class RedisStore {
   }
 
   #failed(kind: 'load' | 'compile', message: string, started: number, reason: string): boolean {
-    this.#holder.recordError(message);
+    this.#health.recordError(message);
     this.#metrics.error(kind);
     this.#metrics.reload('failed', (performance.now() - started) / 1000);
     // While Redis is down every retry fails the same way: warn once per distinct message.
@@ -531,6 +518,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   } finally {
     clearTimeout(timer);
   }
+}
+
+function parseNodeKey(key: string): HostPort {
+  const i = key.lastIndexOf(':');
+  return { host: key.slice(0, i), port: Number(key.slice(i + 1)) };
 }
 
 async function quit(client: Client): Promise<void> {

@@ -45,6 +45,9 @@ export interface RedisServer {
   start(): Promise<void>;
   /** SIGKILL and wait for the process to be gone (no graceful shutdown, nothing saved). */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a hung server that keeps its sockets open. */
+  pause(): void;
+  resume(): void;
 }
 
 const live = new Set<ChildProcess>();
@@ -90,9 +93,16 @@ export async function redisServer(options: { start?: boolean; args?: string[] } 
         await new Promise((r) => setTimeout(r, 20));
       }
     },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
     async kill() {
       const c = child;
       if (!c) return;
+      c.kill('SIGCONT');
       const gone = new Promise<void>((resolve) => c.once('exit', () => resolve()));
       c.kill('SIGKILL');
       await gone;

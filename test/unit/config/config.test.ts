@@ -63,6 +63,8 @@ describe('configuration', () => {
   });
 
   it('hints at misspelled variables', () => {
+    // scripts/ffr's own variables are known, not "unknown".
+    expect(unknownVariables({ PROFLAG_ACTOR: 'ana', PROFLAG_REDIS_CLI_ARGS: '--tls' })).toEqual([]);
     expect(unknownVariables({ PROFLAG_RESYNC_MSS: '1', PROFLAG_ZZZZZZZZZZZZZZZZ: '1', HOME: '/' })).toEqual([
       'PROFLAG_RESYNC_MSS is unknown; did you mean PROFLAG_RESYNC_MS?',
       'PROFLAG_ZZZZZZZZZZZZZZZZ is unknown',
@@ -101,5 +103,50 @@ describe('Redis topology', () => {
         PROFLAG_PREFIX: '{p}:',
       }),
     ).toThrow(/exclude/);
+  });
+});
+
+describe('Redis connection settings', () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  it('reads the TLS files and the sentinels password', () => {
+    const c = loadConfig({
+      REDIS_URL: 'rediss://:pw@h:6380',
+      PROFLAG_REDIS_SENTINELS: 's:26379',
+      PROFLAG_REDIS_SENTINEL_NAME: 'm',
+      PROFLAG_REDIS_SENTINEL_PASSWORD: 'spw',
+      PROFLAG_REDIS_TLS_CA_FILE: '/ca.pem',
+      PROFLAG_REDIS_TLS_CERT_FILE: '/c.pem',
+      PROFLAG_REDIS_TLS_KEY_FILE: '/k.pem',
+      PROFLAG_REDIS_TLS_SERVERNAME: 'redis.internal',
+    });
+    expect(c.redisSentinelPassword).toBe('spw');
+    expect(c.redisTls).toEqual({
+      caFile: '/ca.pem',
+      certFile: '/c.pem',
+      keyFile: '/k.pem',
+      servername: 'redis.internal',
+    });
+  });
+
+  it('refuses settings that cannot work together', () => {
+    expect(problems({ REDIS_URL: 'redis://h:1', PROFLAG_REDIS_TLS_CA_FILE: '/ca.pem' }).join()).toMatch(
+      /need a rediss:\/\//,
+    );
+    expect(problems({ REDIS_URL: 'rediss://h:1', PROFLAG_REDIS_TLS_CERT_FILE: '/c.pem' }).join()).toMatch(
+      /go together/,
+    );
+    expect(problems({ PROFLAG_REDIS_SENTINEL_PASSWORD: 'x' }).join()).toMatch(/needs PROFLAG_REDIS_SENTINELS/);
+    expect(problems({ REDIS_URL: 'redis://h:1/abc' }).join()).toMatch(/database number/);
+    expect(
+      problems({ REDIS_URL: 'redis://h:1/2', PROFLAG_REDIS_CLUSTER_NODES: 'a:1', PROFLAG_PREFIX: '{p}:' }).join(),
+    ).toMatch(/only database 0/);
   });
 });

@@ -1,0 +1,57 @@
+-- proflag: delete one flag (ffr delete). Returns the new version; PROFLAG_NOFLAG when absent.
+-- KEYS[3] <prefix>flag:<name>; ARGV[6] name.
+-- BEGIN common (identical in every change script; test/unit/changes/luaScripts.test.ts checks)
+-- KEYS[1] <prefix>version, KEYS[2] <prefix>audit
+-- ARGV[1] <prefix>changes (the channel), ARGV[2] who, ARGV[3] audit MAXLEN (e.g. 10000),
+-- ARGV[4] reason, ARGV[5] detail ("" for none)
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local function usage(text)
+  return redis.error_reply("PROFLAG_BADINPUT usage: " .. text)
+end
+local function bump()
+  local v = redis.call("INCR", KEYS[1])
+  return tostring(v - 1), tostring(v)
+end
+local function audit(action, name, before, after, default_detail)
+  local t = redis.call("TIME")
+  local ms = string.format("%d", tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  local fields = {"who", ARGV[2], "action", action, "name", name, "before", before, "after", after, "time", ms}
+  if ARGV[4] ~= "" then
+    fields[#fields + 1] = "reason"
+    fields[#fields + 1] = ARGV[4]
+  end
+  local detail = ARGV[5]
+  if detail == "" then detail = default_detail or "" end
+  if detail ~= "" then
+    fields[#fields + 1] = "detail"
+    fields[#fields + 1] = detail
+  end
+  redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[3], "*", unpack(fields))
+end
+local function valid_name(name)
+  return type(name) == "string" and #name <= 63 and name:match("^[a-z0-9][a-z0-9._-]*$") ~= nil
+end
+-- The key names the flag: it ends with "flag:" .. name.
+local function flag_key_of(key, name)
+  local suffix = "flag:" .. name
+  return #key > #suffix and key:sub(-#suffix) == suffix
+end
+-- The document is a JSON object whose "name" is the flag name.
+local function document_names(doc, name)
+  local ok, value = pcall(cjson.decode, doc)
+  return ok and type(value) == "table" and value["name"] == name
+end
+-- END common
+
+if #KEYS ~= 3 or #ARGV ~= 6 then
+  return usage("KEYS version audit flag; ARGV channel who maxlen reason detail name")
+end
+if not valid_name(ARGV[6]) or not flag_key_of(KEYS[3], ARGV[6]) then
+  return redis.error_reply("PROFLAG_BADINPUT the flag key must be <prefix>flag:<name> with a valid name")
+end
+if redis.call("EXISTS", KEYS[3]) == 0 then return redis.error_reply("PROFLAG_NOFLAG") end
+local before, after = bump()
+redis.call("DEL", KEYS[3])
+redis.call("PUBLISH", ARGV[1], ARGV[6])
+audit("delete", ARGV[6], before, after)
+return after
