@@ -1,10 +1,16 @@
 // The routing table for examples/flags/*.json and the helpers that run it against a sidecar;
 // shared by the file-store and Redis-store end-to-end tests.
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
 
 export const EXAMPLES = fileURLToPath(new URL('../../examples/flags/', import.meta.url));
+/** The example flags' names (file name = flag name), sorted: tests follow the folder as it grows. */
+export const EXAMPLE_FLAG_NAMES: readonly string[] = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .sort();
 export const UA = {
   firefox: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0',
   chromeAndroid:

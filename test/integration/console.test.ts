@@ -9,7 +9,7 @@ import { probeSchema } from '../../src/admin/apiProposals.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { e2eEnv, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { e2eEnv, EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -100,17 +100,7 @@ describe('console API on Redis', () => {
     expect(status).toBe(200);
     expect(body).toMatchObject({ version: 10, source: 'redis', complete: true });
     const flags = body.flags as Array<Record<string, unknown>>;
-    expect(flags.map((f) => f.name)).toEqual([
-      'big-uploads',
-      'checkout-v2',
-      'dark-launch',
-      'eu-banner',
-      'legacy-off',
-      'mobile-api-beta',
-      'night-batch',
-      'scraper-quarantine',
-      'search-experiment',
-    ]);
+    expect(flags.map((f) => f.name)).toEqual(EXAMPLE_FLAG_NAMES);
     expect(flags.find((f) => f.name === 'dark-launch')).toMatchObject({
       enabled: false,
       mode: 'enforce',
@@ -129,7 +119,12 @@ describe('console API on Redis', () => {
       return (got.body.replicas as unknown[]).length > 0 && got;
     });
     expect(body).toMatchObject({ version: 10, source: 'redis' });
-    expect((body.replicas as unknown[])[0]).toMatchObject({ version: 10, stale: false, self: true, flagCount: 9 });
+    expect((body.replicas as unknown[])[0]).toMatchObject({
+      version: 10,
+      stale: false,
+      self: true,
+      flagCount: EXAMPLE_FLAG_NAMES.length,
+    });
   });
 
   it('approves a proposal through one atomic change: version, publish, audit by console', async () => {
@@ -340,7 +335,7 @@ describe('console API on the file store', () => {
     try {
       const base = `http://127.0.0.1:${sidecar.adminPort}`;
       const flags = (await (await fetch(`${base}/api/flags`)).json()) as { flags: unknown[]; source: string };
-      expect(flags.flags).toHaveLength(9);
+      expect(flags.flags).toHaveLength(EXAMPLE_FLAG_NAMES.length);
       expect(flags.source).toMatch(/^file:/);
       expect(await (await fetch(`${base}/api/proposals`)).json()).toEqual({
         available: false,

@@ -4,6 +4,7 @@
 // prefix's slot is killed mid-traffic with zero failed ext_proc responses, the change feed's
 // loss and return are reported, and a change made after the replica's promotion is served
 // within 1 s. Without a password and with TLS (+ password): ready, serving, ffr works.
+import { EXAMPLE_FLAG_NAMES } from '../../e2e/routingTable.js';
 import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEARNER_GROUP, startStreamConsumer, streamPublisher } from '../../../src/learner/fleet.js';
@@ -85,7 +86,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
   it('becomes ready and serves the flags', async () => {
     const r = await readyz(ls.sidecar);
     expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: 9, feedConnected: true, lastError: null });
+    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
     expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
     expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
   });
@@ -108,13 +109,13 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
         .slice(1)
         .map((l) => l.split(/\s+/)[0]),
     ).toContain('via-replica');
-    expect(lines(list.stdout)).toHaveLength(1 + 10);
+    expect(lines(list.stdout)).toHaveLength(1 + EXAMPLE_FLAG_NAMES.length + 1);
     expect((await ffr(['disable', 'via-replica'])).stdout).toMatch(/^disabled via-replica/);
     expect((await ffr(['enable', 'via-replica'])).stdout).toMatch(/^enabled via-replica/);
     expect((await ffr(['shadow', 'via-replica'])).stdout).toMatch(/now in shadow mode/);
     expect((await ffr(['enforce', 'via-replica'])).stdout).toMatch(/now in enforce mode/);
     const exported = JSON.parse((await ffr(['export'])).stdout) as { flags: { name: string }[] };
-    expect(exported.flags).toHaveLength(10);
+    expect(exported.flags).toHaveLength(EXAMPLE_FLAG_NAMES.length + 1);
 
     const { changes, client } = changesFor(ls.config);
     await client.connect();
@@ -131,13 +132,16 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     expect((await ffr(['history', '-n', '3'])).stdout).toMatch(/reject[\s\S]*approve[\s\S]*enforce/);
     const status = await ffr(['status']);
     expect(status.stdout).toContain('replicas  1 reporting');
-    expect(status.stdout).toMatch(/flags {5}11 stored/);
+    expect(status.stdout).toMatch(new RegExp(`flags {5}${EXAMPLE_FLAG_NAMES.length + 2} stored`));
 
     // --replace deletes what the file lacks: the import is as exact as the list was.
-    expect((await ffr(['import', '--replace', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags, deleted 2/);
-    expect(lines((await ffr(['list'])).stdout)).toHaveLength(1 + 9);
+    expect((await ffr(['import', '--replace', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags, deleted 2`),
+    );
+    expect(lines((await ffr(['list'])).stdout)).toHaveLength(1 + EXAMPLE_FLAG_NAMES.length);
     expect((await ffr(['delete', 'night-batch'])).stdout).toMatch(/^deleted night-batch/);
-    await changes.put(JSON.parse(exampleFlags())[6] as Record<string, unknown>, { actor: 'test' });
+    const nightBatch = (JSON.parse(exampleFlags()) as { name: string }[]).find((f) => f.name === 'night-batch')!;
+    await changes.put(nightBatch, { actor: 'test' });
     client.disconnect();
 
     const versions = await Promise.all(
@@ -280,7 +284,9 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster without a password', () 
 
   it('ffr imports through any node; the sidecar becomes ready and serves', async () => {
     const env = clusterEnv(cluster, `127.0.0.1:${cluster.nodes[5]!.port}`);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
+    );
     ls = await startLoggedSidecar(clusterEnv(cluster));
     expect((await readyz(ls.sidecar)).status).toBe(200);
     expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
@@ -306,7 +312,9 @@ describe.skipIf(!tlsReady)('Redis Cluster over TLS with a password and client ce
 
   it('ffr and the sidecar speak TLS to every node; without the CA they say why', async () => {
     const env = clusterEnv(cluster);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
+    );
     // The redis-cli spelling of the same TLS settings still works.
     const {
       PROFLAG_REDIS_TLS_CA_FILE: ca,

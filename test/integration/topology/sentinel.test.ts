@@ -5,6 +5,7 @@
 // change feed's loss and return reported (and no "All sentinels are unreachable" warning while
 // they are all up), and a change made after the promotion served within 1 s. Without a password
 // and over TLS: ready, serving, ffr works.
+import { EXAMPLE_FLAG_NAMES } from '../../e2e/routingTable.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { learnerRedis } from '../../../src/learner/learning.js';
 import { createRedisProposalWriter, type ProposalOutcome } from '../../../src/learner/proposalStore.js';
@@ -64,7 +65,9 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   beforeAll(async () => {
     sentinel = await startSentinel({ password: PASSWORD });
     env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
+    );
     badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@sentinel' });
     badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
@@ -78,7 +81,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   it('becomes ready and serves the flags', async () => {
     const r = await readyz(ls.sidecar);
     expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: 9, feedConnected: true, lastError: null });
+    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
     expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
   });
 
@@ -88,17 +91,21 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
       JSON.stringify({ name, enabled: true, profile: { endpoint: { in: [`/${name}`] } }, ...extra });
     expect((await ffr(['put', '-'], flag('via-sentinel'))).stdout).toMatch(/^put via-sentinel \(version \d+\)\n$/);
     expect(JSON.parse((await ffr(['get', 'via-sentinel'])).stdout)).toMatchObject({ name: 'via-sentinel' });
-    expect(lines((await ffr(['list'])).stdout)).toHaveLength(1 + 10);
+    expect(lines((await ffr(['list'])).stdout)).toHaveLength(1 + EXAMPLE_FLAG_NAMES.length + 1);
     expect((await ffr(['disable', 'via-sentinel'])).stdout).toMatch(/^disabled/);
     expect((await ffr(['enable', 'via-sentinel'])).stdout).toMatch(/^enabled/);
     expect((await ffr(['shadow', 'via-sentinel'])).stdout).toMatch(/shadow mode/);
     expect((await ffr(['enforce', 'via-sentinel'])).stdout).toMatch(/enforce mode/);
-    expect((JSON.parse((await ffr(['export'])).stdout) as { flags: unknown[] }).flags).toHaveLength(10);
+    expect((JSON.parse((await ffr(['export'])).stdout) as { flags: unknown[] }).flags).toHaveLength(
+      EXAMPLE_FLAG_NAMES.length + 1,
+    );
     expect((await ffr(['delete', 'via-sentinel'])).stdout).toMatch(/^deleted/);
     expect((await ffr(['proposals'])).code).toBe(0);
     expect((await ffr(['history', '-n', '2'])).stdout).toMatch(/delete[\s\S]*enforce/);
     expect((await ffr(['status'])).stdout).toContain('replicas  1 reporting');
-    expect((await ffr(['import', '--replace', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags, deleted 0/);
+    expect((await ffr(['import', '--replace', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags, deleted 0`),
+    );
 
     const replica = sentinel.data[1]!; // before the failover test: [master, replica]
     const direct = { REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${replica.port}`, PROFLAG_PREFIX: PREFIX };
@@ -187,7 +194,9 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel without a password', ()
 
   it('ffr imports through the sentinels; the sidecar becomes ready and serves', async () => {
     const env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
+    );
     ls = await startLoggedSidecar(env);
     expect((await readyz(ls.sidecar)).status).toBe(200);
     expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
@@ -208,7 +217,9 @@ describe.skipIf(!tlsReady)('Redis Sentinel over TLS with a password and client c
 
   it('ffr and the sidecar speak TLS to the sentinels and the master', async () => {
     const env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(/^imported 9 flags/);
+    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
+    );
     ls = await startLoggedSidecar(env);
     expect((await readyz(ls.sidecar)).status).toBe(200);
     expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
