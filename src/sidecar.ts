@@ -62,6 +62,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     geo,
     hourBinWidth: config.hourBinWidth,
   });
+  metrics.observeCaches(extract.caches);
 
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
   const uaIndexBuilder = { embed: embedUserAgent, build: buildUaIndex };

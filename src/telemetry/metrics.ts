@@ -4,12 +4,50 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** Bounded caches by name, with their fill; read at each scrape. */
+export type CacheFillSource = () => Readonly<Record<string, { readonly entries: number; readonly capacity: number }>>;
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'proflag_process_' });
   const registers = [registry];
+  const cacheSources: CacheFillSource[] = [];
+  const eachCache = (
+    read: (fill: { entries: number; capacity: number }) => number,
+    set: (c: string, v: number) => void,
+  ) => {
+    for (const source of cacheSources) for (const [cache, fill] of Object.entries(source())) set(cache, read(fill));
+  };
   return {
     registry,
+    /** Export the fill of these caches as proflag_cache_entries / proflag_cache_capacity. */
+    observeCaches(source: CacheFillSource): void {
+      cacheSources.push(source);
+    },
+    cacheEntries: new Gauge({
+      name: 'proflag_cache_entries',
+      help: 'entries held by a bounded cache of the request path, by cache (ua_features, client_keys, geo_networks)',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        eachCache(
+          (f) => f.entries,
+          (c, v) => this.labels(c).set(v),
+        );
+      },
+    }),
+    cacheCapacity: new Gauge({
+      name: 'proflag_cache_capacity',
+      help: 'entries a bounded cache of the request path may hold at most, by cache',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        eachCache(
+          (f) => f.capacity,
+          (c, v) => this.labels(c).set(v),
+        );
+      },
+    }),
     streams: new Counter({
       name: 'proflag_extproc_streams_total',
       help: 'ext_proc streams by how they ended (end, cancelled, error)',
