@@ -3,9 +3,10 @@
 // Every 100th request is a probe with a known answer, so the flood also checks that the
 // decisions stay right while every cache churns. Shared by test/abuse/cardinality.test.ts
 // (100,000) and `npm run soak -- --flood 1000000`.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { ExtProcH2Client, encodeRequest, type FloodRequest } from './extProcH2Client.js';
 import { PROBE_CASES, percentile } from './probe.js';
+import { runQueueWaitMs, STARVED_MS, StallWatch } from './stallWatch.js';
 import type { Metrics, SidecarProcess } from './sidecarProcess.js';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
@@ -95,6 +96,8 @@ export interface FloodResult {
   readonly wrongProbes: number;
   /** Answers later than message_timeout (they count among failures too). */
   readonly timeouts: number;
+  /** Of those, the ones the machine took half the budget from (see STARVED_MS). */
+  readonly starved: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
@@ -121,6 +124,8 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
   let completed = 0;
   let failures = 0;
   let timeouts = 0;
+  let starved = 0;
+  const stalls = new StallWatch();
   let probes = 0;
   let wrongProbes = 0;
   const t0 = Date.now();
@@ -156,11 +161,17 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
       const i = next++;
       if (i >= options.count) return;
       const probe = i % 100 === 99 ? PROBES[((i / 100) % PROBES.length) | 0]! : null;
+      const t0 = performance.now();
+      const waited0 = runQueueWaitMs(sidecar.pid);
       const answer = await client.request(probe ? probe.encoded : floodRequest(i));
       latencies[i] = answer.ms;
       if (answer.failure !== null) {
         failures++;
-        if (answer.failure === 'timeout') timeouts++;
+        if (answer.failure === 'timeout') {
+          timeouts++;
+          const sidecarWaited = runQueueWaitMs(sidecar.pid) - waited0;
+          if (stalls.longestSince(t0) + (Number.isNaN(sidecarWaited) ? 0 : sidecarWaited) >= STARVED_MS) starved++;
+        }
         if (firstFailures.length < 20) firstFailures.push(`#${i}: ${answer.failure} (${answer.ms.toFixed(0)} ms)`);
       }
       if (probe) {
@@ -188,6 +199,7 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
   if (completed % options.checkpointEvery !== 0) await checkpoint(completed);
   client.close();
   clientLoop.disable();
+  stalls.stop();
 
   const sorted = Array.from(latencies).sort((a, b) => a - b);
   return {
@@ -196,6 +208,7 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
     failures,
     wrongProbes,
     timeouts,
+    starved,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted[sorted.length - 1] ?? NaN,

@@ -5,6 +5,7 @@ import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { officialExtProcClient } from '../../helpers/envoyEmulator.js';
 import { PROCESS_PATH } from './rawH2.js';
+import { runQueueWaitMs } from './stallWatch.js';
 
 export interface DecodedReply {
   response?: string;
@@ -23,6 +24,8 @@ export interface CallOutcome {
   readonly ms: number;
   /** Neither a reply nor an end within the deadline. */
   readonly hung: boolean;
+  /** How long the sidecar waited for a CPU meanwhile (options.sidecarPid; else NaN). */
+  readonly sidecarWaitMs: number;
 }
 
 export const GRPC_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
@@ -39,6 +42,8 @@ export interface CallOptions {
   /** Request headers; the gRPC ones by default. */
   readonly headers?: http2.OutgoingHttpHeaders;
   readonly deadlineMs: number;
+  /** The sidecar's pid, to tell how long it waited for a CPU during the call. */
+  readonly sidecarPid?: number;
 }
 
 /** Make one call on `session` (a fresh connection when omitted); the server's answer. */
@@ -56,6 +61,7 @@ function callOn(session: http2.ClientHttp2Session, options: CallOptions): Promis
   const decode = officialExtProcClient().service.Process!.responseDeserialize as (b: Buffer) => DecodedReply;
   return new Promise((resolve) => {
     const t0 = performance.now();
+    const waited0 = options.sidecarPid ? runQueueWaitMs(options.sidecarPid) : NaN;
     const stream = session.request(options.headers ?? GRPC_HEADERS, { endStream: false });
     let httpStatus: number | null = null;
     let grpcStatus: number | null = null;
@@ -76,6 +82,7 @@ function callOn(session: http2.ClientHttp2Session, options: CallOptions): Promis
         rstCode,
         ms: (answeredAt ?? performance.now()) - t0,
         hung,
+        sidecarWaitMs: options.sidecarPid ? runQueueWaitMs(options.sidecarPid) - waited0 : NaN,
       });
     };
     const timer = setTimeout(() => finish(true), options.deadlineMs);
@@ -123,6 +130,14 @@ export function routedCluster(reply: DecodedReply | undefined): string | null {
     if (h.header?.key === 'x-proflag-cluster') return h.header.raw_value?.toString('latin1') ?? null;
   }
   return null;
+}
+
+/**
+ * The part of a call's latency that is the sidecar's: the time it waited for a CPU (the
+ * machine's doing, on a shared machine) taken off.
+ */
+export function sidecarMs(o: CallOutcome): number {
+  return Number.isNaN(o.sidecarWaitMs) ? o.ms : o.ms - o.sidecarWaitMs;
 }
 
 /** "refused" (a non-OK gRPC status, an HTTP error, a reset), "decided", or "hung". */

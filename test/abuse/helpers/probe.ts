@@ -4,13 +4,14 @@
 // (`startProbe`), so an attack driven from the test process cannot delay the probe's own
 // timers: what it measures is the sidecar.
 //
-//   node --import tsx test/abuse/helpers/probe.ts 127.0.0.1:50051 [pauseMs]
-// runs until its stdin closes, then prints one JSON line: a ProbeSummary.
+//   node --import tsx test/abuse/helpers/probe.ts 127.0.0.1:50051 [pauseMs] [sidecarPid]
+// probes until its stdin closes; each line it reads makes it print a ProbeSummary (one JSON
+// line) of the window since the previous one; at the end it prints the last window's.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { EnvoyEmulator, type EmulatedRequest } from '../../helpers/envoyEmulator.js';
-import { STARVED_MS, StallWatch } from './stallWatch.js';
+import { runQueueWaitMs, STARVED_MS, StallWatch } from './stallWatch.js';
 
 export const MESSAGE_TIMEOUT_MS = 200;
 
@@ -47,8 +48,9 @@ export interface ProbeSummary {
   /** No answer within message_timeout (Envoy: 504, or unflagged with fail-open). */
   readonly timeouts: number;
   /**
-   * Timeouts while the probe process itself was stalled ≥ STARVED_MS (the machine did not
-   * run it): not counted as timeouts, since they say nothing about the sidecar.
+   * Timeouts during which the machine took half the budget away (the probe process stalled
+   * and the sidecar waited for a CPU, STARVED_MS together): not counted as timeouts, since
+   * they say nothing about the sidecar.
    */
   readonly starved: number;
   /** Stream errors, spurious replies, a processor that skipped itself. */
@@ -69,13 +71,23 @@ export function percentile(sorted: readonly number[], q: number): number {
 
 const stalls = new StallWatch();
 
-/** One probe request; what went wrong, or null ('starved': a timeout while this process stalled). */
-export async function probeOnce(envoy: EnvoyEmulator, c: ProbeCase): Promise<{ ms: number; failure: string | null }> {
+/**
+ * One probe request; what went wrong, or null. 'starved': a timeout during which this
+ * process stalled and the sidecar (`sidecarPid`) waited for a CPU STARVED_MS together.
+ */
+export async function probeOnce(
+  envoy: EnvoyEmulator,
+  c: ProbeCase,
+  sidecarPid = 0,
+): Promise<{ ms: number; failure: string | null }> {
   const t0 = performance.now();
+  const waited0 = sidecarPid > 0 ? runQueueWaitMs(sidecarPid) : NaN;
   const out = await envoy.request(c.req);
   const ms = performance.now() - t0;
   if (out.error !== null && out.error.includes('timeout')) {
-    return { ms, failure: stalls.longestSince(t0) >= STARVED_MS ? 'starved' : 'timeout' };
+    const sidecarWaited = sidecarPid > 0 ? runQueueWaitMs(sidecarPid) - waited0 : NaN;
+    const starved = stalls.longestSince(t0) + (Number.isNaN(sidecarWaited) ? 0 : sidecarWaited) >= STARVED_MS;
+    return { ms, failure: starved ? 'starved' : 'timeout' };
   }
   if (out.error !== null) return { ms, failure: `error: ${out.error}` };
   if (out.processorSkipped) return { ms, failure: 'error: processor skipped' };
@@ -136,12 +148,12 @@ class ProbeWindow {
  * Probe one request after another (pauseMs apart) until `stopped()` says so. `window()`
  * returns the summary since the previous call and starts a new window.
  */
-export function runProbe(envoy: EnvoyEmulator, pauseMs: number) {
+export function runProbe(envoy: EnvoyEmulator, pauseMs: number, sidecarPid = 0) {
   let window = new ProbeWindow();
   let stopping = false;
   const loop = (async () => {
     for (let i = 0; !stopping; i++) {
-      const { ms, failure } = await probeOnce(envoy, PROBE_CASES[i % PROBE_CASES.length]!);
+      const { ms, failure } = await probeOnce(envoy, PROBE_CASES[i % PROBE_CASES.length]!, sidecarPid);
       window.add(ms, failure);
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
     }
@@ -170,9 +182,16 @@ export interface RunningProbe {
 
 const SELF = fileURLToPath(import.meta.url);
 
+export interface ProbeTarget {
+  readonly grpcAddress: string;
+  /** The sidecar's pid: a timeout while it waited for a CPU is the machine's (see stallWatch). */
+  readonly pid: number;
+}
+
 /** Start the probe in a process of its own; resolves once it is answered and probing. */
-export async function startProbe(address: string, pauseMs = 5): Promise<RunningProbe> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SELF, address, String(pauseMs)], {
+export async function startProbe(sidecar: ProbeTarget, pauseMs = 5): Promise<RunningProbe> {
+  const args = [SELF, sidecar.grpcAddress, String(pauseMs), String(sidecar.pid)];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let out = '';
@@ -218,10 +237,10 @@ export async function startProbe(address: string, pauseMs = 5): Promise<RunningP
 }
 
 if (process.argv[1] === SELF) {
-  const [address, pause] = process.argv.slice(2);
+  const [address, pause, pid] = process.argv.slice(2);
   // Answers first, so the caller starts its attack against a probe that is running.
   const envoy = await warmEmulator(address!);
-  const probe = runProbe(envoy, Number(pause ?? 5));
+  const probe = runProbe(envoy, Number(pause ?? 5), Number(pid ?? 0));
   process.stdout.write('probing\n');
   let input = '';
   process.stdin.setEncoding('utf8');

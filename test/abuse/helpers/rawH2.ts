@@ -97,9 +97,9 @@ export interface ReceivedFrame {
 export interface RawH2Options {
   /** Send the connection preface and an empty SETTINGS frame at once (default true). */
   readonly preface?: boolean;
-  /** Acknowledge the server's SETTINGS (default true). */
+  /** Acknowledge the server's SETTINGS (default: when the preface was sent). */
   readonly ackSettings?: boolean;
-  /** Answer the server's PINGs (default true). */
+  /** Answer the server's PINGs (default: when the preface was sent). */
   readonly answerPings?: boolean;
   /** Our SETTINGS entries (id → value) sent with the preface. */
   readonly settings?: Readonly<Record<number, number>>;
@@ -239,12 +239,13 @@ export class RawH2Connection {
             this.serverSettings.set(payload.readUInt16BE(i), payload.readUInt32BE(i + 2));
           }
         }
-        if (this.options.ackSettings ?? true) this.write(frame(FRAME.SETTINGS, FLAG_ACK, 0));
+        if (this.options.ackSettings ?? this.options.preface ?? true) this.write(frame(FRAME.SETTINGS, FLAG_ACK, 0));
         return;
       case FRAME.PING:
         if (f.flags & FLAG_ACK) return;
         this.pingsReceived++;
-        if (this.options.answerPings ?? true) this.write(frame(FRAME.PING, FLAG_ACK, 0, Buffer.from(payload)));
+        if (this.options.answerPings ?? this.options.preface ?? true)
+          this.write(frame(FRAME.PING, FLAG_ACK, 0, Buffer.from(payload)));
         return;
       case FRAME.GOAWAY:
         this.goaway = {

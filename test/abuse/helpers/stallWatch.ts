@@ -1,8 +1,10 @@
-// How long this process itself was not running. On a shared machine the operating system
-// sometimes does not schedule a process for a few hundred milliseconds; a client stalled that
-// way sees its 200 ms timer fire late and would blame the sidecar for it. A ticker every
-// 5 ms records every gap longer than 20 ms, and a request can ask whether its own process
-// stalled while it was waiting.
+// Was the machine, not the sidecar, the reason an answer came late? On a shared machine the
+// operating system sometimes leaves a process unscheduled for a few hundred milliseconds.
+// - A client stalled that way sees its 200 ms timer fire late and would blame the sidecar:
+//   StallWatch (a ticker every 5 ms) records every gap of this process longer than 20 ms.
+// - A sidecar left waiting on the run queue answers late through no fault of its own:
+//   runQueueWaitMs reads how long it waited for a CPU (Linux /proc/PID/schedstat).
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 const TICK_MS = 5;
@@ -49,7 +51,18 @@ export class StallWatch {
 }
 
 /**
- * A timeout is the sidecar's only when this process ran normally while it waited: with a
- * stall of its own this long or longer the measurement says nothing about the sidecar.
+ * A timeout is held against the sidecar unless this process's longest stall and the time the
+ * sidecar waited for a CPU, while the request was open, add up to this much (half of
+ * message_timeout): then the machine took half the budget away.
  */
 export const STARVED_MS = 100;
+
+/** Total time the process's main thread spent runnable but waiting for a CPU; NaN if unknown. */
+export function runQueueWaitMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ');
+    return Number(fields[1]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
