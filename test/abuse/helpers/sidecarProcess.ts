@@ -11,7 +11,22 @@ import { fileURLToPath } from 'node:url';
 
 const HERE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SUT_ROOT = process.env.PROFLAG_SUT_ROOT ?? HERE_ROOT;
-const GC_PRELOAD = fileURLToPath(new URL('./gcOnSignal.ts', import.meta.url));
+
+/**
+ * Preloaded (`--import`, with --expose-gc) into the sidecar: SIGUSR2 runs a full garbage
+ * collection and prints a marker line, so that "what the attack held is freed" is read from
+ * /metrics as live heap, not as garbage V8 has not collected yet. Nothing else changes in the
+ * process. A data: URL, so that it works for `node dist/main.js` as well as under tsx.
+ */
+const GC_PRELOAD =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    `process.on('SIGUSR2', () => {
+       const gc = globalThis.gc;
+       if (gc) { gc(); gc(); }
+       process.stderr.write('[abuse-gc] ' + (gc ? 'done' : 'unavailable') + '\\n');
+     });`,
+  );
 
 /** Keep the last bytes of the child's output only: an attack may make it log a lot. */
 const MAX_OUTPUT_CHARS = 1 << 20;
@@ -21,6 +36,8 @@ export interface SidecarProcessOptions {
   readonly env?: Record<string, string>;
   /** How long to wait for "proflag started". */
   readonly startTimeoutMs?: number;
+  /** tsx: the TypeScript sources (default); dist: the build (`npm run build`), as in production. */
+  readonly runner?: 'tsx' | 'dist';
 }
 
 export interface SidecarProcess {
@@ -159,15 +176,12 @@ export const BASE_ENV: Readonly<Record<string, string>> = {
 };
 
 export async function startSidecarProcess(options: SidecarProcessOptions = {}): Promise<SidecarProcess> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', '--import', GC_PRELOAD, 'src/main.ts'],
-    {
-      cwd: SUT_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...BASE_ENV, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const entry = options.runner === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', GC_PRELOAD, ...entry], {
+    cwd: SUT_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...BASE_ENV, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let gcMarks = 0;
   const append = (d: Buffer) => {
