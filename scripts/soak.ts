@@ -168,8 +168,9 @@ if (runner === 'dist' && !args['no-build']) {
 
 async function flood(count: number): Promise<number> {
   const concurrency = Number(args.lanes ?? 16);
+  const startedOn = machine();
   process.stdout.write(`flood: ${count} requests, ${concurrency} in flight, sidecar from ${runner}\n`);
-  process.stdout.write(`machine: ${machine()}\n`);
+  process.stdout.write(`machine: ${startedOn}\n`);
   const sidecar = await startSidecarProcess({ runner, env: extraEnv });
   const result = await runFlood(sidecar, {
     count,
@@ -195,8 +196,7 @@ async function flood(count: number): Promise<number> {
   const heapSeries = cps.slice(2).map((c) => [c.sent, c.metrics.heapUsedBytes] as [number, number]);
   const heapRise = heapSeries.length > 1 ? heapSeries[heapSeries.length - 1]![1] - heapSeries[0]![1] : 0;
   const problems: string[] = [];
-  if (result.failures - result.timeouts > 0) problems.push(`${result.failures - result.timeouts} failed answers`);
-  if (result.timeouts - result.starved > 0) problems.push(`${result.timeouts - result.starved} timeouts`);
+  if (result.unexcused > 0) problems.push(`${result.unexcused} failed answers (see above)`);
   if (result.wrongProbes > 0) problems.push(`${result.wrongProbes} wrong probe answers`);
   if (heapRise > 8 * MiB) problems.push(`live heap rose ${mib(heapRise)} after the caches were full`);
   if (stopCode !== 0) problems.push(`the sidecar exited with ${stopCode}`);
@@ -208,10 +208,15 @@ async function flood(count: number): Promise<number> {
     `| caches at the end | ${cacheFill(last)} |`,
     `| learner | ${mib(last.sum('proflag_learner_memory_bytes'))} (its estimate), ${last.sum('proflag_learner_clusters')} clusters |`,
     `| latency | p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)} (${concurrency} in flight, the sidecar saturated) |`,
-    `| failures | ${result.failures - result.timeouts} errors, ${result.timeouts} timeouts (${result.starved} while the machine took half the budget), ${result.wrongProbes} wrong probes |`,
-    `| run | ${clock(cps[cps.length - 1]!.elapsedMs)}, ${runner}; ${machine()} |`,
+    `| failures | ${result.unexcused} unexplained; ${result.timeouts} timeouts (${result.starved} while the machine took half the budget), ` +
+      `${result.refused} refused streams (${result.refusedLate} opened while this client was stalled past the recycle grace), ` +
+      `${result.failures - result.timeouts - result.refused} other errors; ${result.wrongProbes} wrong probes |`,
+    `| run | ${clock(cps[cps.length - 1]!.elapsedMs)}, ${runner}; started ${startedOn}; load average at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' / ')} |`,
   ];
   process.stdout.write(`\n| flood | |\n|---|---|\n${lines.join('\n')}\n\n`);
+  for (const f of result.firstFailures) process.stdout.write(`failure: ${f}\n`);
   process.stdout.write(problems.length === 0 ? 'flood: OK\n' : `flood: FAILED: ${problems.join('; ')}\n`);
   return problems.length === 0 ? 0 : 1;
 }

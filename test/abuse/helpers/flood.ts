@@ -10,6 +10,8 @@ import { runQueueWaitMs, STARVED_MS, StallWatch } from './stallWatch.js';
 import type { Metrics, SidecarProcess } from './sidecarProcess.js';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
+/** src/extproc/server.ts closes a recycled connection this long after its GOAWAY. */
+const RECYCLE_CLOSE_MS = 100;
 
 /** i in base 26, letters only: the endpoint normalizer keeps it (no digits, not an id). */
 export function word(i: number): string {
@@ -98,6 +100,12 @@ export interface FloodResult {
   readonly timeouts: number;
   /** Of those, the ones the machine took half the budget from (see STARVED_MS). */
   readonly starved: number;
+  /** Streams refused (REFUSED_STREAM; they count among failures too). */
+  readonly refused: number;
+  /** Of those, the ones opened while this client was stalled past the sidecar's recycle grace. */
+  readonly refusedLate: number;
+  /** Failures neither the machine nor a stalled client explain. */
+  readonly unexcused: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
@@ -125,6 +133,8 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
   let failures = 0;
   let timeouts = 0;
   let starved = 0;
+  let refused = 0;
+  let refusedLate = 0;
   const stalls = new StallWatch();
   let probes = 0;
   let wrongProbes = 0;
@@ -171,8 +181,18 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
           timeouts++;
           const sidecarWaited = runQueueWaitMs(sidecar.pid) - waited0;
           if (stalls.longestSince(t0) + (Number.isNaN(sidecarWaited) ? 0 : sidecarWaited) >= STARVED_MS) starved++;
+        } else if (answer.failure.includes('REFUSED_STREAM')) {
+          // The sidecar recycles a connection with GOAWAY, then closes it ~100 ms later; a
+          // stream this client opened in between, because it was itself stalled and had not
+          // read the GOAWAY yet, is refused. Counted apart when this process did stall so.
+          refused++;
+          if (stalls.longestSince(t0 - RECYCLE_CLOSE_MS * 2.5) >= RECYCLE_CLOSE_MS) refusedLate++;
         }
-        if (firstFailures.length < 20) firstFailures.push(`#${i}: ${answer.failure} (${answer.ms.toFixed(0)} ms)`);
+        // Keep a few of each kind: a burst of timeouts must not hide the first error.
+        const sameKind = firstFailures.filter((f) => f.includes(answer.failure!.slice(0, 12))).length;
+        if (sameKind < 5 && firstFailures.length < 20) {
+          firstFailures.push(`#${i}: ${answer.failure} (${answer.ms.toFixed(0)} ms)`);
+        }
       }
       if (probe) {
         probes++;
@@ -209,6 +229,9 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
     wrongProbes,
     timeouts,
     starved,
+    refused,
+    refusedLate,
+    unexcused: failures - starved - refusedLate,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     maxMs: sorted[sorted.length - 1] ?? NaN,
