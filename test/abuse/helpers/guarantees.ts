@@ -7,6 +7,8 @@ import type { SidecarProcess } from './sidecarProcess.js';
 
 export interface Footprint {
   readonly heapBytes: number;
+  /** Memory of Buffers and other objects outside the V8 heap (large Buffers live here). */
+  readonly externalBytes: number;
   readonly rssBytes: number;
   readonly handles: number;
   readonly fds: number;
@@ -19,6 +21,7 @@ export async function footprint(sidecar: SidecarProcess): Promise<Footprint> {
   const m = await sidecar.metricsAfterGc();
   return {
     heapBytes: m.heapUsedBytes,
+    externalBytes: m.process('external_memory_bytes'),
     rssBytes: m.rssBytes,
     handles: m.process('active_handles_total'),
     fds: m.openFds,
@@ -32,14 +35,15 @@ const RSS_SLACK = 32 * MiB;
 
 export function describeFootprint(f: Footprint): string {
   return (
-    `heap ${(f.heapBytes / MiB).toFixed(1)} MiB, rss ${(f.rssBytes / MiB).toFixed(1)} MiB, ` +
+    `heap ${(f.heapBytes / MiB).toFixed(1)} MiB, external ${(f.externalBytes / MiB).toFixed(1)} MiB, rss ${(f.rssBytes / MiB).toFixed(1)} MiB, ` +
     `handles ${f.handles}, fds ${f.fds}, streams open ${f.streamsStarted - f.streamsEnded}`
   );
 }
 
 /**
- * What the attack held is freed: live heap back to the baseline within 4 MiB or a quarter of
- * what the attack held above it (whichever is more), resident memory within 32 MiB or three
+ * What the attack held is freed: live heap, and memory outside the heap (Buffers), each back
+ * to the baseline within 4 MiB or a quarter of what the attack held above it (whichever is
+ * more), resident memory within 32 MiB or three
  * quarters of what it held, libuv handles and file descriptors back
  * to the baseline (+2: a timer, the admin socket of the scrape), and no stream that reached
  * proflag still open (but the probe's own).
@@ -51,6 +55,10 @@ export function expectFreed(base: Footprint, held: Footprint | null, after: Foot
     after.heapBytes - base.heapBytes,
     `live heap above baseline (base: ${describeFootprint(base)}; after: ${describeFootprint(after)})`,
   ).toBeLessThanOrEqual(heapSlack);
+  const heldExternal = held ? Math.max(0, held.externalBytes - base.externalBytes) : 0;
+  expect(after.externalBytes - base.externalBytes, 'external (Buffer) memory above baseline').toBeLessThanOrEqual(
+    Math.max(4 * MiB, heldExternal / 4),
+  );
   // Resident memory does not shrink reliably after a GC (the allocator keeps freed pages), so
   // its bound is looser: it catches the attack's buffers kept alive, not fragmentation.
   expect(after.rssBytes - base.rssBytes, 'resident memory above baseline').toBeLessThanOrEqual(
