@@ -196,7 +196,9 @@ async function flood(count: number): Promise<number> {
   const heapSeries = cps.slice(2).map((c) => [c.sent, c.metrics.heapUsedBytes] as [number, number]);
   const heapRise = heapSeries.length > 1 ? heapSeries[heapSeries.length - 1]![1] - heapSeries[0]![1] : 0;
   const problems: string[] = [];
-  if (result.unexcused > 0) problems.push(`${result.unexcused} failed answers (see above)`);
+  if (result.errors > 0) problems.push(`${result.errors} failed answers (see above)`);
+  if (result.lateAnswers > result.sent / 1000)
+    problems.push(`${result.lateAnswers} late answers (more than 1 in 1,000)`);
   if (result.wrongProbes > 0) problems.push(`${result.wrongProbes} wrong probe answers`);
   if (heapRise > 8 * MiB) problems.push(`live heap rose ${mib(heapRise)} after the caches were full`);
   if (stopCode !== 0) problems.push(`the sidecar exited with ${stopCode}`);
@@ -208,9 +210,9 @@ async function flood(count: number): Promise<number> {
     `| caches at the end | ${cacheFill(last)} |`,
     `| learner | ${mib(last.sum('proflag_learner_memory_bytes'))} (its estimate), ${last.sum('proflag_learner_clusters')} clusters |`,
     `| latency | p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)} (${concurrency} in flight, the sidecar saturated) |`,
-    `| failures | ${result.unexcused} unexplained; ${result.timeouts} timeouts (${result.starved} while the machine took half the budget), ` +
-      `${result.refused} refused streams (${result.refusedLate} opened while this client was stalled past the recycle grace), ` +
-      `${result.failures - result.timeouts - result.refused} other errors; ${result.wrongProbes} wrong probes |`,
+    `| failures | ${result.errors} errors; ${result.timeouts} timeouts, ${result.lateAnswers} of them not explained by the machine's load; ` +
+      `${result.refused} refused streams (${result.refusedLate} opened while this client was stalled past the recycle grace); ` +
+      `${result.wrongProbes} wrong probes |`,
     `| run | ${clock(cps[cps.length - 1]!.elapsedMs)}, ${runner}; started ${startedOn}; load average at the end ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' / ')} |`,

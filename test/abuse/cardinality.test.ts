@@ -47,17 +47,18 @@ describe('a flood of 100,000 distinct user agents, paths and client networks', (
 
   it('answers every request, and every probe right', () => {
     expect(flood.sent).toBe(REQUESTS);
-    const errors = flood.failures - flood.timeouts - flood.refusedLate;
-    expect(errors, `failed answers other than timeouts: ${flood.firstFailures.join('; ')}`).toBe(0);
+    expect(flood.errors, `failed answers other than timeouts: ${flood.firstFailures.join('; ')}`).toBe(0);
     expect(flood.probes).toBe(REQUESTS / 100);
     expect(flood.wrongProbes, flood.firstFailures.join('; ')).toBe(0);
   });
 
   it('keeps the well-behaved traffic within message_timeout', async () => {
     expectServed(await probe.window());
-    // The flood itself saturates the sidecar on purpose; its own timeouts are the machine's
-    // or the sidecar's stalls: reported, and bounded by the flood client's own stalls.
-    expect(flood.timeouts - flood.starved, `flood timeouts: ${flood.firstFailures.join('; ')}`).toBe(0);
+    // The flood itself keeps the sidecar busy on purpose; of its own answers, at most 1 in
+    // 1,000 may come late (beyond what the machine's load explains: see stallWatch.ts).
+    expect(flood.lateAnswers, `late flood answers: ${flood.firstFailures.join('; ')}`).toBeLessThanOrEqual(
+      REQUESTS / 1000,
+    );
   });
 
   it('keeps resident memory under its bound and the live heap flat once the caches are full', () => {
