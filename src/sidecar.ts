@@ -74,6 +74,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     geo,
     hourBinWidth: config.hourBinWidth,
   });
+  metrics.observeCaches(extract.caches);
 
   const holder = new SnapshotHolder(undefined, { staleAfterMs: config.staleAfterMs });
   // The console shows disabled flags too: it keeps the definitions behind each snapshot.

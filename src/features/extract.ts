@@ -2,7 +2,7 @@
 // Pure apart from the clock value passed in; never throws: a broken input gives null fields.
 import { createHmac, createSecretKey } from 'node:crypto';
 import { normalizeEndpoint } from './endpoint.js';
-import type { GeoResolution, GeoResolver } from './geo.js';
+import { GEO_CACHE_MAX, type GeoResolution, type GeoResolver } from './geo.js';
 import { coarseNetwork, type IpAddress } from './ip.js';
 import type { HeaderLookup, RequestProfile } from './profile.js';
 import { parseContentLength, sizeBin } from './size.js';
@@ -30,6 +30,17 @@ export interface ExtractInput {
 }
 
 export type ProfileExtractor = (input: ExtractInput) => RequestProfile;
+
+/** How full one bounded cache is. */
+export interface CacheFill {
+  readonly entries: number;
+  readonly capacity: number;
+}
+
+/** The extractor, plus the fill of its bounded caches (for metrics: they must stay at their caps). */
+export type ObservedProfileExtractor = ProfileExtractor & {
+  readonly caches: () => Readonly<Record<string, CacheFill>>;
+};
 
 const MAX_METHOD_LENGTH = 32;
 /** RFC 9110 token characters. */
@@ -83,7 +94,7 @@ const NO_USER_AGENT = Object.freeze({});
  * the UA cache, without computing its keyed hash again, and a repeated (user agent, network)
  * pair finds its client key without building any string.
  */
-export function createProfileExtractor(opts: ProfileExtractorOptions): ProfileExtractor {
+export function createProfileExtractor(opts: ProfileExtractorOptions): ObservedProfileExtractor {
   const uaCache = createUaFeatureCache({ key: opts.uaHashKey, maxEntries: opts.uaCacheSize ?? DEFAULT_UA_CACHE_SIZE });
   const clock = createHourClock(opts.tz, opts.hourBinWidth);
   const geo = opts.geo;
@@ -113,7 +124,16 @@ export function createProfileExtractor(opts: ProfileExtractorOptions): ProfileEx
     }
   };
 
-  return (input: ExtractInput): RequestProfile => {
+  const caches = (): Record<string, CacheFill> => {
+    const fill: Record<string, CacheFill> = {
+      ua_features: { entries: uaCache.size, capacity: uaCache.capacity },
+      client_keys: { entries: clientKeys.size, capacity: CLIENT_KEY_AGENTS },
+    };
+    if (geo.cachedNetworks) fill.geo_networks = { entries: geo.cachedNetworks(), capacity: GEO_CACHE_MAX };
+    return fill;
+  };
+
+  const extract = (input: ExtractInput): RequestProfile => {
     const headers = input?.headers;
     let hour = 0;
     try {
@@ -169,4 +189,5 @@ export function createProfileExtractor(opts: ProfileExtractorOptions): ProfileEx
       clientKey: clientKeyOf(ua, g.clientIp),
     };
   };
+  return Object.assign(extract, { caches });
 }

@@ -60,6 +60,8 @@ export interface GeoResolver {
   clientAddress(headers: HeaderLookup, sourceAddress: string | null): IpAddress | null;
   /** Database description for logs: type and build date, or null without a database. */
   readonly database: { readonly type: string; readonly builtAt: string } | null;
+  /** Networks whose answer is cached now (at most GEO_CACHE_MAX); for metrics. */
+  readonly cachedNetworks?: () => number;
 }
 
 const UNKNOWN: GeoInfo = Object.freeze({ country: null, continent: null });
@@ -67,7 +69,7 @@ const UNKNOWN: GeoInfo = Object.freeze({ country: null, continent: null });
 const MAX_XFF_ENTRY = 80;
 const MAX_TRUSTED_HOPS = 16;
 /** Networks whose answer is cached (about 3 MB at most). */
-const GEO_CACHE_MAX = 32_768;
+export const GEO_CACHE_MAX = 32_768;
 
 /** Path of the database file shipped with the dependency. */
 export function defaultGeoDbPath(): string {
@@ -194,6 +196,7 @@ export function createGeoResolver(opts: GeoResolverOptions): GeoResolver {
 
   return {
     database,
+    cachedNetworks: () => netCache.size,
     lookup,
     clientAddress,
     resolve(headers: HeaderLookup, sourceAddress: string | null): GeoResolution {

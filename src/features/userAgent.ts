@@ -365,6 +365,8 @@ export interface UaFeatureCache {
   features(ua: string | undefined | null): UaFeatures | null;
   /** Entries currently cached. */
   readonly size: number;
+  /** Entries it may hold at most (both of its caches together). */
+  readonly capacity: number;
 }
 
 export const DEFAULT_UA_CACHE_SIZE = 10_000;
@@ -431,5 +433,6 @@ export function createUaFeatureCache(opts: UaFeatureCacheOptions): UaFeatureCach
     get size(): number {
       return byText.size + byHash.size;
     },
+    capacity: max + Math.min(max, 1_000),
   };
 }

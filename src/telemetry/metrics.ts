@@ -10,15 +10,53 @@ import { FlagCounters } from './flagCounters.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** Bounded caches by name, with their fill; read at each scrape. */
+export type CacheFillSource = () => Readonly<Record<string, { readonly entries: number; readonly capacity: number }>>;
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
   // prom-client's default names already start with process_ or nodejs_.
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'proflag_' });
   const registers = [registry];
+  const cacheSources: CacheFillSource[] = [];
+  const eachCache = (
+    read: (fill: { entries: number; capacity: number }) => number,
+    set: (c: string, v: number) => void,
+  ) => {
+    for (const source of cacheSources) for (const [cache, fill] of Object.entries(source())) set(cache, read(fill));
+  };
   // Per-flag counts live in plain arrays per snapshot; they become series on scrape.
   const flagCounters = new FlagCounters();
   return {
     registry,
+    /** Export the fill of these caches as proflag_cache_entries / proflag_cache_capacity. */
+    observeCaches(source: CacheFillSource): void {
+      cacheSources.push(source);
+    },
+    cacheEntries: new Gauge({
+      name: 'proflag_cache_entries',
+      help: 'entries held by a bounded cache of the request path, by cache (ua_features, client_keys, geo_networks)',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        eachCache(
+          (f) => f.entries,
+          (c, v) => this.labels(c).set(v),
+        );
+      },
+    }),
+    cacheCapacity: new Gauge({
+      name: 'proflag_cache_capacity',
+      help: 'entries a bounded cache of the request path may hold at most, by cache',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        eachCache(
+          (f) => f.capacity,
+          (c, v) => this.labels(c).set(v),
+        );
+      },
+    }),
     /** The request path calls flagCounters.countDecision(snapshot, decision) once per decision. */
     flagCounters,
     flagEvaluations: new Counter({

@@ -218,4 +218,17 @@ describe('createProfileExtractor', () => {
       { numRuns: 500 },
     );
   });
+  it('reports how full its bounded caches are, and they stay at their caps', () => {
+    const fresh = createProfileExtractor({ uaHashKey: KEY, tz: 'UTC', geo, hourBinWidth: 1, uaCacheSize: 100 });
+    for (let i = 0; i < 1_000; i++) {
+      fresh({ headers: headers({ 'user-agent': `agent/${i}` }), sourceAddress: `81.169.${i % 250}.1:4`, nowMs: NOW });
+    }
+    const fill = fresh.caches();
+    expect(fill.ua_features!.capacity).toBe(200);
+    expect(fill.ua_features!.entries).toBeGreaterThan(0);
+    expect(fill.ua_features!.entries).toBeLessThanOrEqual(100);
+    expect(fill.client_keys!.entries).toBeLessThanOrEqual(fill.client_keys!.capacity);
+    expect(fill.geo_networks!.entries).toBeGreaterThan(0);
+    expect(fill.geo_networks!.entries).toBeLessThanOrEqual(fill.geo_networks!.capacity);
+  });
 });
