@@ -15,25 +15,20 @@
 // Node (nghttp2 still counts it); Envoy writes END_STREAM and RST_STREAM together, so nearly
 // all are seen, and the default of 500 leaves twice that margin.
 import { constants as h2, type ServerHttp2Session } from 'node:http2';
+import type { GrpcLimits } from './limits.js';
 
 export const MAX_STREAM_ID = 2 ** 31 - 1;
 
-export interface ConnectionLimits {
-  /** Streams reset by the client (RST_STREAM) per connection before a graceful close; 0 = never. */
-  readonly streamsPerConnection: number;
-  /** Close a connection that has had no open stream this long; 0 = never. */
-  readonly idleTimeoutMs: number;
-  /** Drop a connection whose client has not sent the HTTP/2 preface and SETTINGS by then. */
-  readonly handshakeTimeoutMs: number;
-  /** Close a connection gracefully at this age (±10 % jitter); 0 = never. */
-  readonly maxConnectionAgeMs: number;
-  /** How long a closing connection may keep its streams in flight before it is destroyed. */
-  readonly closeGraceMs: number;
-  /** Ping the client this often; 0 = never. */
-  readonly keepaliveMs: number;
-  /** Destroy the connection when a ping is not acknowledged within this. */
-  readonly keepaliveTimeoutMs: number;
-}
+export type ConnectionLimits = Pick<
+  GrpcLimits,
+  | 'streamsPerConnection'
+  | 'idleTimeoutMs'
+  | 'handshakeTimeoutMs'
+  | 'maxConnectionAgeMs'
+  | 'closeGraceMs'
+  | 'keepaliveMs'
+  | 'keepaliveTimeoutMs'
+>;
 
 export type CloseReason = 'recycled' | 'idle' | 'max_age' | 'handshake_timeout' | 'keepalive_timeout' | 'shutdown';
 

@@ -89,6 +89,13 @@ function onStreamClose(this: CallStream): void {
   this[CALL].closed();
 }
 
+/** RST_STREAM(NO_ERROR) on the next turn, once what was submitted before has gone out. */
+function resetSoon(stream: ServerHttp2Stream): void {
+  setImmediate(() => {
+    if (!stream.destroyed && !stream.closed) stream.close(h2.NGHTTP2_NO_ERROR);
+  });
+}
+
 /** Replies are mostly the same few cached buffers: keep their framed copies. */
 const framedReplies = new WeakMap<Buffer, Buffer>();
 function framed(message: Buffer): Buffer {
@@ -118,6 +125,9 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
   /** Our status is sent (or the stream is gone): nothing more is written or delivered. */
   private done = false;
   private halfClosed = false;
+  private headersSentBeforeFinish = false;
+  /** Our status went out before the client half-closed: reset the stream after the trailers. */
+  private resetAfterTrailers = false;
   private trailers: Record<string, string> = OK_TRAILERS;
   private deadline: NodeJS.Timeout | null = null;
   lastActivity = 0;
@@ -176,8 +186,9 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
     try {
       this.stream.sendTrailers(this.trailers);
     } catch {
-      // Reset meanwhile.
+      return; // reset meanwhile
     }
+    if (this.resetAfterTrailers) resetSoon(this.stream);
   }
 
   /** @internal */
@@ -226,6 +237,7 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
     if (this.deadline !== null) clearTimeout(this.deadline);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
+    this.headersSentBeforeFinish = this.headersSent;
     if (!this.headersSent) {
       this.headersSent = true;
       respondTrailersOnly(stream, code, message);
@@ -240,11 +252,11 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
         return;
       }
     }
-    // The client may still be sending: ask it to stop (RFC 9113 §8.1), after our status.
+    // The client may still be sending: ask it to stop (RFC 9113 §8.1), once our status is
+    // out (for a trailers-only answer now, else right after the trailers).
     if (!this.halfClosed) {
-      setImmediate(() => {
-        if (!stream.destroyed && !stream.closed) stream.close(h2.NGHTTP2_NO_ERROR);
-      });
+      if (this.headersSentBeforeFinish) this.resetAfterTrailers = true;
+      else resetSoon(stream);
     }
   }
 

@@ -71,7 +71,7 @@ export function decodeProcessingRequest(bytes: Buffer): DecodedRequest {
         if (found !== null) sourceAddress = found;
       } else if (field === 10 && wire === WIRE_VARINT) {
         out.observabilityMode = r.uint32() !== 0;
-      } else if (field >= 2 && field <= 10) {
+      } else if ((field >= 2 && field <= 7) || field === 9 || field === 10) {
         throw new WireError(`field ${field} with wire type ${wire}`);
       } else {
         r.skip(wire);

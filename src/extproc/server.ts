@@ -8,7 +8,8 @@ import http2, { constants as h2, type IncomingHttpHeaders, type ServerHttp2Strea
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { ConnectionPolicy, MAX_STREAM_ID, type CloseReason, type ConnectionLimits } from './connectionPolicy.js';
+import { ConnectionPolicy, MAX_STREAM_ID, type CloseReason } from './connectionPolicy.js';
+import { DEFAULT_GRPC_LIMITS, type GrpcLimits } from './limits.js';
 import {
   encodeGrpcMessage,
   GRPC_STATUS,
@@ -21,30 +22,9 @@ import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js
 import { EXT_PROC_SERVICE_PATH } from './protocol.js';
 import type { StreamHandler } from './stream.js';
 
+export { DEFAULT_GRPC_LIMITS, type GrpcLimits };
+
 export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
-
-/** The edge's limits; every one is a PROFLAG_GRPC_* variable (README, docs/extproc.md). */
-export interface GrpcLimits extends ConnectionLimits {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection. */
-  readonly maxConcurrentStreams: number;
-  /** Largest gRPC message accepted; a bigger length prefix is refused before buffering. */
-  readonly maxMessageBytes: number;
-  /** End a stream with OK when it has neither sent nor received a message for this long; 0 = never. */
-  readonly streamIdleTimeoutMs: number;
-}
-
-export const DEFAULT_GRPC_LIMITS: GrpcLimits = Object.freeze({
-  maxConcurrentStreams: 1_000,
-  maxMessageBytes: 4 * 1024 * 1024,
-  streamsPerConnection: 500,
-  idleTimeoutMs: 300_000,
-  handshakeTimeoutMs: 10_000,
-  maxConnectionAgeMs: 0,
-  closeGraceMs: 5_000,
-  keepaliveMs: 60_000,
-  keepaliveTimeoutMs: 20_000,
-  streamIdleTimeoutMs: 60_000,
-});
 
 export interface ExtProcServerOptions {
   readonly address: string;
