@@ -4,8 +4,7 @@
 //                       proto-loader codec (ProcessingRequest decoded into objects), replies
 //                       sent as pre-encoded bytes, default server options.
 //   BENCH_GRPCJS_TUNED=1 what grpc-js's options allow: raw-bytes (de)serializers with proflag's
-//                       wire decoder (no object tree), channelz off, no per-call idle timers,
-//                       large HTTP/2 windows and session memory.
+//                       wire decoder (no object tree), channelz off, more HTTP/2 session memory.
 // Connection recycling is left out: h2load closes its streams cleanly, so it is never needed.
 // Run as a child: `node --import tsx <this file>`; prints `PORT <n>`.
 import * as grpc from '@grpc/grpc-js';
@@ -54,10 +53,7 @@ const server = new grpc.Server(
   tuned
     ? {
         'grpc.enable_channelz': 0,
-        'grpc.max_concurrent_streams': 1_000,
         'grpc-node.max_session_memory': 64,
-        'grpc.http2.max_frame_size': 65_535,
-        'grpc.max_connection_idle_ms': -1,
       }
     : {},
 );

@@ -4,7 +4,6 @@
 // transport's endings turned into the three things a handler hears: a message, the client's
 // half-close, an abort. Handlers (the ext_proc stream, the health service) never touch HTTP/2.
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
 import { frameMessage, MessageReader, type FrameProblem, type FrameSink } from './framing.js';
 import type { AbortReason, CallListener, ExtProcCall } from './stream.js';
@@ -22,12 +21,15 @@ export const GRPC_STATUS = {
   UNAVAILABLE: 14,
 } as const;
 
-/** Response headers of every call: identity is the only message encoding we accept or send. */
+/** Response headers of a call; gRPC needs no `date`, so none is sent (one header less per call). */
 export const GRPC_RESPONSE_HEADERS = Object.freeze({
   [h2.HTTP2_HEADER_STATUS]: 200,
   [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-  'grpc-accept-encoding': 'identity',
 });
+/** Refusals also say that identity is the only message encoding accepted. */
+const GRPC_REFUSAL_HEADERS = Object.freeze({ ...GRPC_RESPONSE_HEADERS, 'grpc-accept-encoding': 'identity' });
+const RESPOND_WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
+const RESPOND_AND_END = Object.freeze({ endStream: true, sendDate: false });
 
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 
@@ -61,10 +63,13 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
 /** Send a whole call's answer in one HEADERS frame: the status with no message. */
 export function respondTrailersOnly(stream: ServerHttp2Stream, code: number, message: string | null): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
-  const headers: Record<string, string | number> = { ...GRPC_RESPONSE_HEADERS, 'grpc-status': String(code) };
+  const headers: Record<string, string | number> = {
+    ...(code === 0 ? GRPC_RESPONSE_HEADERS : GRPC_REFUSAL_HEADERS),
+    'grpc-status': String(code),
+  };
   if (message !== null) headers['grpc-message'] = encodeGrpcMessage(message);
   try {
-    stream.respond(headers, { endStream: true });
+    stream.respond(headers, RESPOND_AND_END);
   } catch {
     // The stream went away meanwhile; nothing to answer.
   }
@@ -106,6 +111,8 @@ function framed(message: Buffer): Buffer {
 
 export interface CallHooks {
   readonly maxMessageBytes: number;
+  /** A coarse clock the server's sweeper advances; calls note the tick of their last message. */
+  readonly clock: { tick: number };
   readonly logger: Logger;
   /** A call refused by the edge itself (oversize, compressed, deadline, idle), for metrics. */
   onRefused(reason: 'too_large' | 'compressed' | 'deadline' | 'stream_idle' | 'truncated'): void;
@@ -115,7 +122,7 @@ export interface CallHooks {
 
 /**
  * The server side of one call. `listener` is attached by `start()`; until then nothing is read.
- * `lastActivity` (ms, performance.now-like clock of the caller) lets the server's sweeper end
+ * `lastActivity` (a tick of the server's coarse clock, no clock read per message) lets its sweeper end
  * streams that idle too long.
  */
 export class GrpcServerCall implements ExtProcCall, FrameSink {
@@ -137,10 +144,9 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
     private readonly hooks: CallHooks,
     /** The connection's stream count (its policy). */
     private readonly connection: { streamClosed(resetByPeer: boolean): void },
-    now: number,
   ) {
     this.reader = new MessageReader(hooks.maxMessageBytes, this);
-    this.lastActivity = now;
+    this.lastActivity = hooks.clock.tick;
   }
 
   start(listener: CallListener, timeoutMs: number | null): void {
@@ -216,13 +222,13 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
     try {
       if (!this.headersSent) {
         this.headersSent = true;
-        stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
+        stream.respond(GRPC_RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
       }
       stream.write(framed(message));
     } catch {
       return false;
     }
-    this.lastActivity = performance.now();
+    this.lastActivity = this.hooks.clock.tick;
     return true;
   }
 
@@ -264,7 +270,7 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
 
   onMessage(message: Buffer): void {
     if (this.done) return;
-    this.lastActivity = performance.now();
+    this.lastActivity = this.hooks.clock.tick;
     try {
       this.listener!.onMessage(message);
     } catch (err) {

@@ -104,9 +104,9 @@ export class WireReader {
 }
 
 /**
- * A growable byte writer. Nested messages are written by `beginLen()` … `endLen(mark)`: the
- * length is back-patched, with room for a 5-byte varint reserved and the body moved down when
- * the length is shorter (it almost always fits one byte).
+ * A growable byte writer. Nested messages are written by `beginLen()` … `endLen(mark)`: one
+ * byte is reserved for the length, which fits messages under 128 bytes (nearly all of ours);
+ * a longer body is moved up to make room for its longer varint.
  */
 export class WireWriter {
   private buf: Buffer;
@@ -125,12 +125,13 @@ export class WireWriter {
 
   varint(value: number): void {
     this.ensure(10);
+    const buf = this.buf;
     let v = value;
     while (v > 0x7f) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
-    this.buf[this.pos++] = v;
+    buf[this.pos++] = v;
   }
 
   tag(field: number, wireType: number): void {
@@ -139,16 +140,38 @@ export class WireWriter {
 
   bytes(field: number, value: Buffer | Uint8Array): void {
     this.tag(field, WIRE_LEN);
-    this.varint(value.length);
-    this.ensure(value.length);
-    this.buf.set(value, this.pos);
-    this.pos += value.length;
+    const n = value.length;
+    this.varint(n);
+    this.ensure(n);
+    const buf = this.buf;
+    if (n < 64) for (let i = 0; i < n; i++) buf[this.pos + i] = value[i]!;
+    else buf.set(value, this.pos);
+    this.pos += n;
   }
 
   /** A string field; `latin1` keeps header bytes one-to-one (see the request decoder). */
   string(field: number, value: string, encoding: 'utf8' | 'latin1' = 'utf8'): void {
     this.tag(field, WIRE_LEN);
-    const len = encoding === 'latin1' ? value.length : Buffer.byteLength(value, 'utf8');
+    const n = value.length;
+    // Short strings of one-byte characters (header names, most values) are copied directly.
+    if (n < 128) {
+      this.ensure(n + 1);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      const limit = encoding === 'latin1' ? 0xff : 0x7f;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c > limit) break;
+        buf[start + i] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    }
+    const len = encoding === 'latin1' ? n : Buffer.byteLength(value, 'utf8');
     this.varint(len);
     this.ensure(len);
     this.pos += this.buf.write(value, this.pos, len, encoding);
@@ -176,18 +199,23 @@ export class WireWriter {
   /** Start a length-delimited field; returns the mark to pass to endLen(). */
   beginLen(field: number): number {
     this.tag(field, WIRE_LEN);
-    this.ensure(5);
+    this.ensure(1);
     const mark = this.pos;
-    this.pos += 5;
+    this.pos += 1;
     return mark;
   }
 
   endLen(mark: number): void {
-    const bodyStart = mark + 5;
+    const bodyStart = mark + 1;
     const len = this.pos - bodyStart;
+    if (len < 0x80) {
+      this.buf[mark] = len;
+      return;
+    }
     let lenBytes = 1;
     while (len >= 2 ** (7 * lenBytes)) lenBytes++;
-    if (lenBytes < 5) this.buf.copyWithin(mark + lenBytes, bodyStart, this.pos);
+    this.ensure(lenBytes - 1);
+    this.buf.copyWithin(mark + lenBytes, bodyStart, this.pos);
     let v = len;
     for (let i = 0; i < lenBytes; i++) {
       this.buf[mark + i] = i === lenBytes - 1 ? v : (v % 0x80) | 0x80;

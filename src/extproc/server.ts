@@ -5,7 +5,6 @@
 // idle streams, and shuts down gracefully. Per-connection rules live in connectionPolicy.ts,
 // one call's framing and status in grpcCall.ts.
 import http2, { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ConnectionPolicy, MAX_STREAM_ID, type CloseReason } from './connectionPolicy.js';
@@ -60,6 +59,8 @@ export function parseListenAddress(address: string): { host: string; port: numbe
 }
 
 const POLICY = Symbol('proflag.connectionPolicy');
+/** `sendDate` is a real option of respond() that @types/node does not declare. */
+const REFUSE_OPTIONS = Object.freeze({ endStream: true, sendDate: false });
 type PolicySession = http2.ServerHttp2Session & { [POLICY]?: ConnectionPolicy };
 
 export async function startExtProcServer(options: ExtProcServerOptions): Promise<ExtProcServer> {
@@ -112,7 +113,7 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
       try {
         stream.respond(
           { ':status': status, 'grpc-status': String(grpcStatus), 'grpc-message': encodeGrpcMessage(message) },
-          { endStream: true },
+          REFUSE_OPTIONS,
         );
       } catch {
         // gone already
@@ -122,8 +123,10 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
     setImmediate(() => stream.destroyed || stream.closed || stream.close(h2.NGHTTP2_NO_ERROR));
   }
 
+  const clock = { tick: 0 };
   const callHooks: CallHooks = {
     maxMessageBytes: limits.maxMessageBytes,
+    clock,
     logger,
     onRefused: (reason) => refused[reason].inc(),
     onStreamClosed: (call) => calls.delete(call),
@@ -173,22 +176,24 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
       refuse(stream, policy, 200, GRPC_STATUS.UNIMPLEMENTED, `unknown method ${String(path)}`, 'unimplemented');
       return;
     }
-    const call = new GrpcServerCall(stream, callHooks, policy, performance.now());
+    const call = new GrpcServerCall(stream, callHooks, policy);
     calls.add(call);
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
     if (isProcess) call.start(options.handleStream(call), timeoutMs);
     else call.start(path === HEALTH_CHECK_PATH ? health.check(call) : health.watch(call), timeoutMs);
   });
 
-  // One sweeper for every call's stream-idle timeout instead of a timer per stream.
+  // One sweeper for every call's stream-idle timeout instead of a timer per stream: it ticks
+  // four times per timeout; a call silent for more than four ticks (1 to 1.25 timeouts) is ended.
   let sweeper: NodeJS.Timeout | null = null;
   if (limits.streamIdleTimeoutMs > 0) {
+    const ticksPerTimeout = 4;
     sweeper = setInterval(
       () => {
-        const limit = performance.now() - limits.streamIdleTimeoutMs;
-        for (const call of calls) if (call.lastActivity < limit) call.expire('stream_idle');
+        const tick = ++clock.tick;
+        for (const call of calls) if (tick - call.lastActivity > ticksPerTimeout) call.expire('stream_idle');
       },
-      Math.max(10, Math.min(1_000, limits.streamIdleTimeoutMs / 4)),
+      Math.max(5, limits.streamIdleTimeoutMs / ticksPerTimeout),
     );
     sweeper.unref();
   }
