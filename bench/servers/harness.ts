@@ -60,8 +60,10 @@ export async function serveForBench(handleStream: StreamHandler, metrics: Metric
           eluActiveMs: elu.active,
           recycledConnections: recycled.values[0]?.value ?? 0,
           streams,
+          // A 'truncated' call is one the client gave up in the middle of a message (h2load does
+          // so with streams in flight when its -D duration ends); h2load never counts it as done.
           nonOkCalls:
-            refused.values.reduce((n, v) => n + v.value, 0) +
+            refused.values.filter((v) => v.labels.reason !== 'truncated').reduce((n, v) => n + v.value, 0) +
             fallbacks.values.filter((v) => v.labels.code === 'PROFLAG_ERR_PROTOCOL').reduce((n, v) => n + v.value, 0),
         };
         process.send?.(stats);
