@@ -282,15 +282,24 @@ interface Contender {
   readonly harness?: boolean;
 }
 
+/**
+ * h2load ends every stream cleanly (no RST_STREAM, so Node's reset budget is never spent) and
+ * does not reconnect after a GOAWAY, so proflag's connection recycling is off here; section 2b
+ * (Envoy-like streams) runs with it on.
+ */
+const NO_RECYCLING = { PROFLAG_STREAMS_PER_CONNECTION: '0' };
+
 const PROFLAG: Contender = {
   name: 'proflag (node:http2 edge), 1,000 flags',
   script: 'bench/servers/proflagServer.ts',
+  env: NO_RECYCLING,
   harness: true,
 };
 const OPTIONS: readonly Contender[] = [
   {
     name: 'proflag node:http2 edge, no-op handler (the edge alone)',
     script: 'bench/servers/noopServer.ts',
+    env: NO_RECYCLING,
     harness: true,
   },
   { name: 'grpc-js as configured before, same decision', script: 'bench/servers/grpcjsProflagServer.ts' },

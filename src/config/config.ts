@@ -45,7 +45,7 @@ export interface Config {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly flagsDir: string;
   readonly snapshotFile: string | null;
-  /** Streams reset by the client on one HTTP/2 connection before it is gracefully recycled (0 = never). */
+  /** Streams served on one HTTP/2 connection before it is gracefully recycled (0 = never). */
   readonly streamsPerConnection: number;
   /** The gRPC edge's limits (PROFLAG_GRPC_*; 0 turns a timeout off). */
   readonly grpc: Omit<GrpcLimits, 'streamsPerConnection'>;

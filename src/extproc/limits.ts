@@ -7,7 +7,7 @@ export interface GrpcLimits {
   readonly maxConcurrentStreams: number;
   /** Largest gRPC message accepted; a bigger length prefix is refused before buffering. */
   readonly maxMessageBytes: number;
-  /** Streams reset by the client per connection before a graceful close; 0 = never. */
+  /** Streams per connection before a graceful close (the rapid-reset defence); 0 = never. */
   readonly streamsPerConnection: number;
   /** Close a connection that has had no open stream this long; 0 = never. */
   readonly idleTimeoutMs: number;
