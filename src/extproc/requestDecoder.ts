@@ -26,6 +26,8 @@ export const REQUEST_KINDS = [
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 export const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
+/** The method Envoy calls. */
+export const EXT_PROC_SERVICE_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 
 export class DecodedRequest {
   /** null: no kind we know, or malformed bytes (see `malformed`). */

@@ -18,7 +18,7 @@ import {
   type CallHooks,
 } from './grpcCall.js';
 import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js';
-import { EXT_PROC_SERVICE_PATH } from './protocol.js';
+import { EXT_PROC_SERVICE_PATH } from './requestDecoder.js';
 import type { StreamHandler } from './stream.js';
 
 export { DEFAULT_GRPC_LIMITS, type GrpcLimits };
