@@ -10,6 +10,7 @@ import { decide, type Decision } from '../matcher/match.js';
 import type { Snapshot } from '../matcher/snapshot.js';
 import { NO_MUTATION, planMutation, type MutationPlan, type RoutingOptions } from '../routing/mutationPlan.js';
 import type { Logger } from '../telemetry/logger.js';
+import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RequestHeaders, type RequestHeadersView } from './headerMap.js';
 import type { CommonResponse, HttpHeaders, ProcessingRequest, ProcessingResponse, ProtoStruct } from './protocol.js';
@@ -166,8 +167,8 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const sink = deps.sink ?? null;
   const ns = deps.metadataNamespace === undefined ? 'proflag' : deps.metadataNamespace;
   const decisions = {
-    match: metrics.decisions.labels('match'),
-    nomatch: metrics.decisions.labels('nomatch'),
+    match: batchedChild(metrics.decisions, 'match'),
+    nomatch: batchedChild(metrics.decisions, 'nomatch'),
     fallback: metrics.decisions.labels('fallback'),
   };
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
@@ -198,7 +199,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
 
   function countRouted(cluster: string): void {
     let counter = routedByCluster.get(cluster);
-    if (!counter) routedByCluster.set(cluster, (counter = metrics.routed.labels(cluster)));
+    if (!counter) routedByCluster.set(cluster, (counter = batchedChild(metrics.routed, cluster)));
     counter.inc();
   }
 

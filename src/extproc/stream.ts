@@ -12,6 +12,7 @@
 // messages, half-close and aborts through the CallListener it returns (grpcCall.ts).
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
+import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { RequestHeadersView } from './headerMap.js';
 import { encodeProcessingResponse, UNCHANGED_REPLY } from './replyEncoder.js';
@@ -73,21 +74,21 @@ class StreamContext {
     readonly logger: Logger,
   ) {
     const m = options.metrics;
-    this.messageCounters = new Map(REQUEST_KINDS.map((k) => [k, m.messages.labels(k)]));
-    this.unknownMessages = m.messages.labels('unknown');
+    this.messageCounters = new Map(REQUEST_KINDS.map((k) => [k, batchedChild(m.messages, k)]));
+    this.unknownMessages = batchedChild(m.messages, 'unknown');
     this.protocolFallbacks = m.fallbacks.labels('PROFLAG_ERR_PROTOCOL');
     this.outcomes = {
-      end: m.streams.labels('end'),
-      cancelled: m.streams.labels('cancelled'),
-      error: m.streams.labels('error'),
-      timeout: m.streams.labels('timeout'),
+      end: batchedChild(m.streams, 'end'),
+      cancelled: batchedChild(m.streams, 'cancelled'),
+      error: batchedChild(m.streams, 'error'),
+      timeout: batchedChild(m.streams, 'timeout'),
     };
     this.phases = {
-      requested: m.responsePhase.labels('requested'),
-      answered: m.responsePhase.labels('answered'),
-      unrequested: m.responsePhase.labels('unrequested'),
-      ended_first: m.responsePhase.labels('ended_first'),
-      observe_error: m.responsePhase.labels('observe_error'),
+      requested: batchedChild(m.responsePhase, 'requested'),
+      answered: batchedChild(m.responsePhase, 'answered'),
+      unrequested: batchedChild(m.responsePhase, 'unrequested'),
+      ended_first: batchedChild(m.responsePhase, 'ended_first'),
+      observe_error: batchedChild(m.responsePhase, 'observe_error'),
     };
   }
 }
