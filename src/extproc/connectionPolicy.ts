@@ -18,6 +18,7 @@ import { constants as h2, type ServerHttp2Session } from 'node:http2';
 import type { GrpcLimits } from './limits.js';
 
 export const MAX_STREAM_ID = 2 ** 31 - 1;
+const SECOND_GOAWAY_DELAY_MS = 1_000;
 
 export type ConnectionLimits = Pick<
   GrpcLimits,
@@ -103,12 +104,15 @@ export class ConnectionPolicy {
     } catch {
       return; // already closing
     }
-    // Phase 2, one round trip later: a normal close that waits for open streams.
+    // Phase 2, a second later: a normal close that waits for open streams. Not sooner: a client
+    // whose event loop is busy may not have read the first GOAWAY yet, and streams it opens
+    // after the final GOAWAY are dropped by nghttp2 and only retried once it reads that one
+    // (with 100 ms, one request in ~1,000 missed Envoy's 200 ms timeout on a loaded machine).
     const timer = setTimeout(() => {
       if (!session.closed && !session.destroyed) session.close();
       const force = setTimeout(() => session.destroyed || session.destroy(), this.limits.closeGraceMs);
       force.unref();
-    }, 100);
+    }, SECOND_GOAWAY_DELAY_MS);
     timer.unref();
   }
 
