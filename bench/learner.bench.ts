@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import { createRequestProcessor, type ProfileSink } from '../src/extproc/requestProcessor.js';
+import { createRequestProcessor, headersViewOf, type ProfileSink } from '../src/extproc/requestProcessor.js';
 import type { HttpHeaders, ProcessingRequest } from '../src/extproc/protocol.js';
 import { createProfileExtractor } from '../src/features/extract.js';
 import { createGeoResolver } from '../src/features/geo.js';
@@ -168,7 +168,7 @@ function processorWith(sink: ProfileSink | null) {
     hourBinWidth: 4,
   });
   const snapshot = compileSnapshot([], { version: 1, source: 'bench', rejected: [] });
-  return createRequestProcessor({
+  const processor = createRequestProcessor({
     snapshots: { current: snapshot, stale: false },
     extract,
     routing: { routeHeader: 'x-proflag-cluster', flagsHeader: 'x-proflag-flags', maxFlagsHeaderLength: 4096 },
@@ -176,6 +176,8 @@ function processorWith(sink: ProfileSink | null) {
     logger: pino({ level: 'silent' }),
     sink,
   });
+  // The processor reads a decoded headers view; these requests are objects.
+  return (req: ProcessingRequest, headers: HttpHeaders) => processor(headersViewOf(req, headers));
 }
 
 interface Slice {

@@ -2,7 +2,8 @@
 // figure next to the baseline it is compared with (measured in the same run) and its bar.
 //   BENCH_QUICK=1   a ~20 s smoke run (fewer and shorter rounds; figures are rough)
 //   BENCH_OUT=path  where the JSON goes (default bench/results/latest.json)
-//   BENCH_ONLY=decision,throughput,peers,features   run a subset
+//   BENCH_ONLY=decision,h2load,throughput,peers,features   run a subset
+//   BENCH_H2LOAD_OPTIONS=1   also measure the gRPC server options (docs/benchmarks.md)
 // Bars are reported as PASS or MISS; a missed bar never makes the run fail (exit 0), a crash does.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
@@ -10,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runDecisionBench, type DecisionResult } from './decision.bench.js';
+import { runH2loadBench, type H2loadComparison, type H2loadResult, type H2loadServerFigures } from './h2load.bench.js';
 import { runPeersBench, type PeersResult } from './peers.bench.js';
 import { round } from './lib/stats.js';
 import { runThroughputBench, type ThroughputResult } from './throughput.bench.js';
@@ -18,7 +20,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'results', 'latest.json');
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? 'decision,throughput,peers,features,reload,kdd99,learner,experiments')
+  (process.env.BENCH_ONLY ?? 'decision,h2load,throughput,peers,features,reload,kdd99,learner,experiments')
     .split(',')
     .map((s) => s.trim()),
 );
@@ -155,9 +157,9 @@ function printThroughput(t: ThroughputResult): void {
     String(f.recycledConnections),
   ];
   table(
-    `2. ext_proc throughput: concurrency ${t.concurrency} over ${t.connections} HTTP/2 connections, ${t.rounds} × ${t.roundSeconds} s per server (medians of rounds)`,
+    `2b. ext_proc throughput, Envoy-like generator (END_STREAM + RST_STREAM per stream): concurrency ${t.concurrency} over ${t.connections} HTTP/2 connections, ${t.rounds} × ${t.roundSeconds} s per server (medians of rounds); baseline: a no-op on proflag's own edge`,
     ['server', 'req/s', 'p50', 'p99', 'max', 'server CPU/req', 'server ELU', 'failed', 'recycled conns'],
-    [row('no-op (baseline)', t.noop), row('proflag', t.proflag)],
+    [row('no-op on proflag edge', t.noop), row('proflag', t.proflag)],
   );
   console.log(
     `  proflag / no-op req/s: ${fmt(t.rpsRatio, '×')}; added p99: ${fmt(t.addedP99Ms, ' ms')}; ` +
@@ -169,9 +171,49 @@ function printThroughput(t: ThroughputResult): void {
     `  recycling disabled (PROFLAG_STREAMS_PER_CONNECTION=0): ${nr.failed} of ${nr.requests} streams failed ` +
       `(${fmt(nr.failedShare * 100, '%')}) ${JSON.stringify(nr.errors)}`,
   );
-  bar('throughput.ratio', 'proflag req/s ÷ no-op req/s', t.rpsRatio, '>=', 0.85, '×');
-  bar('throughput.addedP99', 'added p99 latency', t.addedP99Ms, '<=', 0.3, 'ms');
-  bar('throughput.failed', 'failed streams with recycling', t.proflag.failed + t.noop.failed, '<=', 0, '');
+  bar('throughput.failed', 'Envoy-closed streams failed (recycling on)', t.proflag.failed + t.noop.failed, '<=', 0, '');
+}
+
+function printH2load(r: H2loadResult): void {
+  if ('skipped' in r) {
+    console.log(`\n2. ext_proc throughput with h2load: skipped (${r.skipped})`);
+    return;
+  }
+  const row = (name: string, f: H2loadServerFigures, c: H2loadComparison | null) => [
+    name,
+    fmt(f.rps, ''),
+    c ? fmt(c.rpsRatio, '×') : '1×',
+    fmt(f.rpsPerCore, ''),
+    fmt(f.p50Ms, ' ms'),
+    fmt(f.p99Ms, ' ms'),
+    c ? fmt(c.addedP99Ms, ' ms') : '',
+    fmt(f.cpuUsPerRequest, ' µs'),
+    `${f.failed} of ${f.requests}`,
+  ];
+  table(
+    `2. ext_proc throughput with h2load (${r.h2loadVersion}): ${r.shapes} request shapes, -c ${r.connections} -m ${r.streamsPerConnection}, ` +
+      `${r.pairs} alternated pair(s) of ${r.secondsPerShape} s per shape (medians of pairs)`,
+    ['server', 'req/s', '÷ no-op (pairs)', 'req/s per core', 'p50', 'p99', 'added p99', 'CPU/req', 'failed'],
+    [
+      row('plain grpc-js no-op (baseline)', r.baseline, null),
+      row(r.proflag.name, r.proflag.figures, r.proflag),
+      ...r.options.map((o) => row(o.name, o.figures, o)),
+    ],
+  );
+  console.log(
+    `  gRPC status and reply checked with a grpc-js client: ${r.statusChecks - r.statusFailures} of ${r.statusChecks} OK; ` +
+      `CPU per request ratio (no-op ÷ proflag): ${fmt(r.proflag.cpuRatio, '×')}`,
+  );
+  bar('h2load.ratio', 'proflag req/s ÷ plain grpc-js no-op req/s (h2load)', r.proflag.rpsRatio, '>=', 1.3, '×');
+  bar('h2load.addedP99', 'added p99 latency (h2load)', r.proflag.addedP99Ms, '<=', 0.3, 'ms');
+  bar(
+    'h2load.failed',
+    'failed streams (h2load + gRPC status)',
+    r.proflag.figures.failed + r.baseline.failed + r.statusFailures,
+    '<=',
+    0,
+    '',
+  );
 }
 
 function printPeers(p: PeersResult): void {
@@ -304,6 +346,17 @@ async function main(): Promise<void> {
     const d = await runDecisionBench({ quick: QUICK, rounds: QUICK ? 1 : 5, log });
     printDecision(d);
     results.decision = d;
+  }
+  if (ONLY.has('h2load')) {
+    const r = await runH2loadBench({
+      quick: QUICK,
+      pairs: QUICK ? 1 : 6,
+      msPerShape: QUICK ? 250 : 1_000,
+      options: process.env.BENCH_H2LOAD_OPTIONS === '1',
+      log,
+    });
+    printH2load(r);
+    results.h2load = r;
   }
   if (ONLY.has('throughput')) {
     const t = await runThroughputBench({

@@ -4,18 +4,14 @@
 // no-op ext_proc server in the same run. Each server runs in its own child process so that it
 // does not share an event loop with the generator; rounds alternate the order of the two.
 // A last measurement runs proflag with recycling disabled to show the rapid-reset failures.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { ProcessingRequest } from '../src/extproc/protocol.js';
 import { officialExtProcClient } from '../test/helpers/envoyEmulator.js';
 import { loadFixtures, randomRequest, requestHeadersMessage } from './lib/fixtures.js';
 import { createRng, median, nowNs, percentiles, Samples } from './lib/stats.js';
-import type { ServerStats } from './servers/harness.js';
+import { spawnServer, type ChildServer } from './servers/spawn.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Envoy's default message_timeout: a reply later than this is a failed request. */
 const MESSAGE_TIMEOUT_MS = 200;
 
@@ -77,56 +73,6 @@ interface RoundResult {
   p99Ms: number;
   maxMs: number;
   generatorElu: number;
-}
-
-interface ChildServer {
-  readonly port: number;
-  readonly child: ChildProcess;
-  stats(): Promise<ServerStats>;
-  stop(): Promise<void>;
-}
-
-async function spawnServer(script: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  // BENCH_SERVER_NODE_ARGS: extra node flags for the servers, e.g. "--cpu-prof".
-  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', script], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${script} did not print its port in 60 s`)), 60_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /PORT (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited (${code}) before listening`));
-    });
-  });
-  return {
-    port,
-    child,
-    async stats() {
-      child.send('stats');
-      const [msg] = (await once(child, 'message')) as [ServerStats];
-      return msg;
-    },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 type Reply = { request_headers?: unknown };

@@ -21,6 +21,12 @@ export function avalanche32(h: number): number {
   return h >>> 0;
 }
 
+/** FNV-1a steps over every UTF-16 code unit of `s`, continuing from `h` (not avalanched). */
+export function fnvString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
 /** 32-bit FNV-1a of a string, avalanched; `seed` gives independent hashes. */
 export function hashString32(s: string, seed = 0): number {
   let h = (FNV_OFFSET ^ seed) >>> 0;

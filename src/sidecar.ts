@@ -122,6 +122,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     logger,
     metrics,
     streamsPerConnection: config.streamsPerConnection,
+    limits: config.grpc,
   });
   // Envoy may start sending before the first load: it gets CONTINUE (no flags) meanwhile,
   // while the health service and /readyz say NOT_SERVING until the store has loaded.

@@ -12,8 +12,13 @@ import { compileSnapshot } from '../../src/matcher/compile.js';
 import type { Snapshot } from '../../src/matcher/snapshot.js';
 import { buildUaIndex } from '../../src/matcher/uaIndexImpl.js';
 import { DEFAULT_UA_INDEX_PARAMS } from '../../src/matcher/uaIndex.js';
-import type { HeaderValue, ProcessingRequest } from '../../src/extproc/protocol.js';
-import { createRequestProcessor, type RequestProcessor } from '../../src/extproc/requestProcessor.js';
+import type { HeaderValue, HttpHeaders, ProcessingRequest } from '../../src/extproc/protocol.js';
+import {
+  createRequestProcessor,
+  headersViewOf,
+  type HeadersOutcome,
+  type RequestProcessor,
+} from '../../src/extproc/requestProcessor.js';
 import type { RoutingOptions } from '../../src/routing/mutationPlan.js';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.js';
 import { loadUaCorpus, syntheticUserAgents } from '../../test/helpers/uaCorpus.js';
@@ -251,7 +256,8 @@ export function buildSnapshot(flags: readonly FlagDefinition[]): BuiltSnapshot {
 export const UA_HASH_KEY = 'bench-ua-hash-key-0123456789abcdef';
 
 /** The sidecar's hot path with the real extractor, silent logs and a private metric registry. */
-export function buildProcessor(
+/** The sidecar's request processor on `snapshot` (reads a decoded RequestHeadersView). */
+export function buildRequestProcessor(
   snapshot: Snapshot,
   geo: GeoResolver,
   metrics: Metrics = createMetrics({ defaultMetrics: false }),
@@ -264,6 +270,18 @@ export function buildProcessor(
     metrics,
     logger: pino({ level: 'silent' }),
   });
+}
+
+/** The processor for message objects: the headers view is built from the object, then decided. */
+export type MessageProcessor = (req: ProcessingRequest, headers: HttpHeaders) => HeadersOutcome;
+
+export function buildProcessor(
+  snapshot: Snapshot,
+  geo: GeoResolver,
+  metrics: Metrics = createMetrics({ defaultMetrics: false }),
+): MessageProcessor {
+  const processor = buildRequestProcessor(snapshot, geo, metrics);
+  return (req, headers) => processor(headersViewOf(req, headers));
 }
 
 /** A user agent nobody has sent before: a real one with a new product token and build number. */

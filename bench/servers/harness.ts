@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { startExtProcServer, type ExtProcServer } from '../../src/extproc/server.js';
-import type { ExtProcCall } from '../../src/extproc/stream.js';
+import type { StreamHandler } from '../../src/extproc/stream.js';
 import type { Metrics } from '../../src/telemetry/metrics.js';
 
 export interface ServerStats {
@@ -16,6 +16,8 @@ export interface ServerStats {
   readonly eluActiveMs: number;
   readonly recycledConnections: number;
   readonly streams: number;
+  /** Calls that ended with a non-OK gRPC status or without a decision (refused, undecodable). */
+  readonly nonOkCalls: number;
 }
 
 export const DEFAULT_STREAMS_PER_CONNECTION = 500;
@@ -29,18 +31,15 @@ function streamsPerConnection(): number {
 }
 
 /** Start the gRPC edge around `handleStream`, announce the port, serve stats until told to stop. */
-export async function serveForBench(
-  handleStream: (call: ExtProcCall) => void,
-  metrics: Metrics,
-): Promise<ExtProcServer> {
-  // As compiled proflag runs: tsx's source maps make every Error grpc-js builds very costly.
+export async function serveForBench(handleStream: StreamHandler, metrics: Metrics): Promise<ExtProcServer> {
+  // As compiled proflag runs (tsx turns source maps on).
   process.setSourceMapsEnabled(false);
   let streams = 0;
   const server = await startExtProcServer({
     address: '127.0.0.1:0',
     handleStream: (call) => {
       streams++;
-      handleStream(call);
+      return handleStream(call);
     },
     logger: pino({ level: 'silent' }),
     metrics,
@@ -50,19 +49,26 @@ export async function serveForBench(
 
   process.on('message', (msg: unknown) => {
     if (msg !== 'stats') return;
-    void metrics.connectionsRecycled.get().then((recycled) => {
-      const cpu = process.cpuUsage();
-      const elu = performance.eventLoopUtilization();
-      const stats: ServerStats = {
-        cpuUserUs: cpu.user,
-        cpuSystemUs: cpu.system,
-        eluIdleMs: elu.idle,
-        eluActiveMs: elu.active,
-        recycledConnections: recycled.values[0]?.value ?? 0,
-        streams,
-      };
-      process.send?.(stats);
-    });
+    void Promise.all([metrics.connectionsRecycled.get(), metrics.callsRefused.get(), metrics.fallbacks.get()]).then(
+      ([recycled, refused, fallbacks]) => {
+        const cpu = process.cpuUsage();
+        const elu = performance.eventLoopUtilization();
+        const stats: ServerStats = {
+          cpuUserUs: cpu.user,
+          cpuSystemUs: cpu.system,
+          eluIdleMs: elu.idle,
+          eluActiveMs: elu.active,
+          recycledConnections: recycled.values[0]?.value ?? 0,
+          streams,
+          // A 'truncated' call is one the client gave up in the middle of a message (h2load does
+          // so with streams in flight when its -D duration ends); h2load never counts it as done.
+          nonOkCalls:
+            refused.values.filter((v) => v.labels.reason !== 'truncated').reduce((n, v) => n + v.value, 0) +
+            fallbacks.values.filter((v) => v.labels.code === 'PROFLAG_ERR_PROTOCOL').reduce((n, v) => n + v.value, 0),
+        };
+        process.send?.(stats);
+      },
+    );
   });
   // The parent going away (or asking us to stop) ends the server.
   const stop = () => {

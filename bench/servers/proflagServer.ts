@@ -4,12 +4,12 @@
 import { pino } from 'pino';
 import { createStreamHandler } from '../../src/extproc/stream.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
-import { buildProcessor, buildSnapshot, loadFixtures } from '../lib/fixtures.js';
+import { buildRequestProcessor, buildSnapshot, loadFixtures } from '../lib/fixtures.js';
 import { serveForBench } from './harness.js';
 
 const fx = loadFixtures();
 const { snapshot } = buildSnapshot(fx.flags);
 const metrics = createMetrics({ defaultMetrics: false });
-const processRequestHeaders = buildProcessor(snapshot, fx.geo, metrics);
+const processRequestHeaders = buildRequestProcessor(snapshot, fx.geo, metrics);
 const handleStream = createStreamHandler({ processRequestHeaders, metrics, logger: pino({ level: 'silent' }) });
 await serveForBench(handleStream, metrics);

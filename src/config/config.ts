@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_GRPC_LIMITS as GRPC, type GrpcLimits } from '../extproc/limits.js';
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -61,6 +62,8 @@ export interface Config {
   readonly snapshotFile: string | null;
   /** Streams served on one HTTP/2 connection before it is gracefully recycled (0 = never). */
   readonly streamsPerConnection: number;
+  /** The gRPC edge's limits (PROFLAG_GRPC_*; 0 turns a timeout off). */
+  readonly grpc: Omit<GrpcLimits, 'streamsPerConnection'>;
   readonly hourBinWidth: number;
   /** Count request bodies without content-length in the body phase (needs a body mode in Envoy). */
   readonly countBodies: boolean;
@@ -148,7 +151,16 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   PROFLAG_FLAGS_DIR: z.string().min(1).default('examples/flags'),
   PROFLAG_SNAPSHOT_FILE: z.string().min(1).optional(),
-  PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(500),
+  PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(GRPC.streamsPerConnection),
+  PROFLAG_GRPC_MAX_CONCURRENT_STREAMS: int(1, 100_000).default(GRPC.maxConcurrentStreams),
+  PROFLAG_GRPC_MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(GRPC.maxMessageBytes),
+  PROFLAG_GRPC_KEEPALIVE_MS: int(0, 86_400_000).default(GRPC.keepaliveMs),
+  PROFLAG_GRPC_KEEPALIVE_TIMEOUT_MS: int(100, 600_000).default(GRPC.keepaliveTimeoutMs),
+  PROFLAG_GRPC_IDLE_TIMEOUT_MS: int(0, 86_400_000).default(GRPC.idleTimeoutMs),
+  PROFLAG_GRPC_HANDSHAKE_TIMEOUT_MS: int(100, 600_000).default(GRPC.handshakeTimeoutMs),
+  PROFLAG_GRPC_MAX_CONNECTION_AGE_MS: int(0, 604_800_000).default(GRPC.maxConnectionAgeMs),
+  PROFLAG_GRPC_MAX_CONNECTION_AGE_GRACE_MS: int(0, 600_000).default(GRPC.closeGraceMs),
+  PROFLAG_GRPC_STREAM_IDLE_TIMEOUT_MS: int(0, 86_400_000).default(GRPC.streamIdleTimeoutMs),
   PROFLAG_BODY_SIZE: z.enum(['on', 'off']).default('off'),
   PROFLAG_HOUR_BIN_WIDTH: z.coerce
     .number()
@@ -326,6 +338,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     flagsDir: e.PROFLAG_FLAGS_DIR,
     snapshotFile: e.PROFLAG_SNAPSHOT_FILE ?? null,
     streamsPerConnection: e.PROFLAG_STREAMS_PER_CONNECTION,
+    grpc: Object.freeze({
+      maxConcurrentStreams: e.PROFLAG_GRPC_MAX_CONCURRENT_STREAMS,
+      maxMessageBytes: e.PROFLAG_GRPC_MAX_MESSAGE_BYTES,
+      keepaliveMs: e.PROFLAG_GRPC_KEEPALIVE_MS,
+      keepaliveTimeoutMs: e.PROFLAG_GRPC_KEEPALIVE_TIMEOUT_MS,
+      idleTimeoutMs: e.PROFLAG_GRPC_IDLE_TIMEOUT_MS,
+      handshakeTimeoutMs: e.PROFLAG_GRPC_HANDSHAKE_TIMEOUT_MS,
+      maxConnectionAgeMs: e.PROFLAG_GRPC_MAX_CONNECTION_AGE_MS,
+      closeGraceMs: e.PROFLAG_GRPC_MAX_CONNECTION_AGE_GRACE_MS,
+      streamIdleTimeoutMs: e.PROFLAG_GRPC_STREAM_IDLE_TIMEOUT_MS,
+    }),
     hourBinWidth: e.PROFLAG_HOUR_BIN_WIDTH,
     countBodies: e.PROFLAG_BODY_SIZE === 'on',
     uaIndex: Object.freeze({

@@ -1,11 +1,12 @@
 // The ext_proc wire protocol: our trimmed protos (proto/) loaded once, plus TypeScript shapes
 // of the objects @grpc/proto-loader produces and accepts with LOADER_OPTIONS.
-// Only the gRPC edge (src/extproc/) should import this module.
+// Only the gRPC edge (src/extproc/) should import this module; at run time the edge imports
+// only its types (the server uses its own wire codec), tests and benches load the protos.
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-export const EXT_PROC_SERVICE_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
+export { EXT_PROC_SERVICE_PATH } from './requestDecoder.js';
 
 const SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
 const PROTO_FILE = 'envoy/service/ext_proc/v3/external_processor.proto';

@@ -1,5 +1,8 @@
-// The hot path for one request-headers message: headers → profile → decision → plan →
-// Envoy's CommonResponse. Never throws: any failure becomes CONTINUE with no mutation.
+// The hot path for one request-headers message: the decoded headers view → profile →
+// decision → plan → the encoded reply (cached per distinct reply), plus the response phase the
+// decision asks for. Never throws: any failure becomes CONTINUE with no mutation.
+// Nothing here knows the transport: the stream hands in a RequestHeadersView and sends
+// `outcome.reply` as it is.
 import { performance } from 'node:perf_hooks';
 import type { HeaderLookup, RequestProfile } from '../features/profile.js';
 import { sizeBin } from '../features/size.js';
@@ -7,10 +10,15 @@ import { decide, type Decision } from '../matcher/match.js';
 import type { Snapshot } from '../matcher/snapshot.js';
 import { NO_MUTATION, planMutation, type MutationPlan, type RoutingOptions } from '../routing/mutationPlan.js';
 import type { Logger } from '../telemetry/logger.js';
+import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { RequestHeaders } from './headerMap.js';
-import { encodeProcessingResponse } from './protocol.js';
+import { RequestHeaders, type RequestHeadersView } from './headerMap.js';
 import type { CommonResponse, HttpHeaders, ProcessingRequest, ProcessingResponse, ProtoStruct } from './protocol.js';
+import { encodeProcessingResponse, withResponseHeadersRequested } from './replyEncoder.js';
+import { ATTRIBUTES_KEY } from './requestDecoder.js';
+import type { ResponsePhase } from './responsePhase.js';
+
+export { ATTRIBUTES_KEY };
 
 export type ProfileExtractor = (input: {
   headers: HeaderLookup;
@@ -37,15 +45,27 @@ export interface RequestProcessorDeps {
   readonly now?: () => number;
   /** Namespace of the dynamic metadata Envoy may accept (metadata_options.receiving_namespaces). */
   readonly metadataNamespace?: string | null;
+  /**
+   * What the decision asks of the response (transformations, experiments), or null. Called per
+   * request after the decision; the edge keeps the phase and answers Envoy's response_headers
+   * message with it (see responsePhase.ts).
+   */
+  readonly responsePhase?: ((decision: Decision, headers: RequestHeadersView) => ResponsePhase | null) | null;
 }
 
-export const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
-
-/** `source.address` from the request attributes, when Envoy was configured to send it. */
+/** `source.address` from a ProcessingRequest object's attributes (object form; tests, tools). */
 export function sourceAddressOf(req: ProcessingRequest): string | null {
   const attrs = req.attributes?.[ATTRIBUTES_KEY];
   const value = attrs?.fields?.['source.address'];
   return value && typeof value.stringValue === 'string' ? value.stringValue : null;
+}
+
+/** The view the processor reads, from a ProcessingRequest object (tests, benches, tools). */
+export function headersViewOf(req: ProcessingRequest, msg: HttpHeaders | undefined): RequestHeaders {
+  const view = new RequestHeaders(msg?.headers?.headers);
+  view.sourceAddress = sourceAddressOf(req);
+  view.endOfStream = msg?.end_of_stream === true;
+  return view;
 }
 
 function metadataFor(plan: MutationPlan, snapshot: Snapshot, stale: boolean, ns: string): ProtoStruct {
@@ -75,11 +95,20 @@ export function toCommonResponse(plan: MutationPlan): CommonResponse {
   return response;
 }
 
+/** The processor's answer to one request-headers message. */
 export interface HeadersOutcome {
+  /** The decision as a CommonResponse (also what a body-phase decision replies with). */
   readonly response: CommonResponse;
   readonly dynamicMetadata: ProtoStruct | null;
-  /** The whole request-headers reply ({request_headers, dynamic_metadata}) already encoded. */
-  readonly encoded: Buffer;
+  /**
+   * The whole request-headers reply, encoded: {request_headers, dynamic_metadata}, or an
+   * immediate_response; with mode_override when `responsePhase` is set.
+   */
+  readonly reply: Buffer;
+  /** True when `reply` is an immediate_response (valid in reply to any phase). */
+  readonly immediate: boolean;
+  /** What the stream keeps for Envoy's response_headers message, or null. */
+  readonly responsePhase: ResponsePhase | null;
   /** The routed cluster, for metrics. */
   readonly cluster: string | null;
 }
@@ -88,14 +117,33 @@ export function headersOutcome(
   response: CommonResponse,
   dynamicMetadata: ProtoStruct | null,
   cluster: string | null,
+  responsePhase: ResponsePhase | null = null,
 ): HeadersOutcome {
-  const reply: ProcessingResponse = { request_headers: { response } };
-  if (dynamicMetadata) reply.dynamic_metadata = dynamicMetadata;
-  return Object.freeze({ response, dynamicMetadata, encoded: encodeProcessingResponse(reply), cluster });
+  const message: ProcessingResponse = { request_headers: { response } };
+  if (dynamicMetadata) message.dynamic_metadata = dynamicMetadata;
+  const encoded = encodeProcessingResponse(message);
+  return Object.freeze({
+    response,
+    dynamicMetadata,
+    reply: responsePhase ? withResponseHeadersRequested(encoded) : encoded,
+    immediate: false,
+    responsePhase,
+    cluster,
+  });
+}
+
+/** The same outcome, keeping `phase` for the response: the reply gains mode_override. */
+export function withResponsePhase(outcome: HeadersOutcome, phase: ResponsePhase): HeadersOutcome {
+  if (outcome.responsePhase !== null) throw new Error('the outcome already has a response phase');
+  return Object.freeze({
+    ...outcome,
+    reply: outcome.immediate ? outcome.reply : withResponseHeadersRequested(outcome.reply),
+    responsePhase: outcome.immediate ? null : phase,
+  });
 }
 
 let continueUnchanged: HeadersOutcome | null = null;
-/** CONTINUE with no mutation (built on first use: encoding needs the loaded protos). */
+/** CONTINUE with no mutation. */
 export function continueUnchangedOutcome(): HeadersOutcome {
   return (continueUnchanged ??= headersOutcome({}, null, null));
 }
@@ -119,8 +167,8 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const sink = deps.sink ?? null;
   const ns = deps.metadataNamespace === undefined ? 'proflag' : deps.metadataNamespace;
   const decisions = {
-    match: metrics.decisions.labels('match'),
-    nomatch: metrics.decisions.labels('nomatch'),
+    match: batchedChild(metrics.decisions, 'match'),
+    nomatch: batchedChild(metrics.decisions, 'nomatch'),
     fallback: metrics.decisions.labels('fallback'),
   };
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
@@ -128,7 +176,7 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const replies = new WeakMap<Snapshot, Map<string, HeadersOutcome>>();
   const unchanged = continueUnchangedOutcome();
 
-  function replyFor(snapshot: Snapshot, decision: Decision, headers: RequestHeaders): HeadersOutcome {
+  function replyFor(snapshot: Snapshot, decision: Decision, headers: RequestHeadersView): HeadersOutcome {
     const routeSent = headers.has(routing.routeHeader);
     const flagsSent = headers.has(routing.flagsHeader);
     if (decision.matches.length === 0 && !routeSent && !flagsSent) return unchanged;
@@ -151,30 +199,31 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
 
   function countRouted(cluster: string): void {
     let counter = routedByCluster.get(cluster);
-    if (!counter) routedByCluster.set(cluster, (counter = metrics.routed.labels(cluster)));
+    if (!counter) routedByCluster.set(cluster, (counter = batchedChild(metrics.routed, cluster)));
     counter.inc();
   }
+
+  const phaseFor = deps.responsePhase ?? null;
 
   /**
    * Decide for one request's headers. `countedBodyBytes` is the body size counted in the body
    * phase (PROFLAG_BODY_SIZE) for a request that had no content-length.
    */
-  return function processRequestHeaders(
-    req: ProcessingRequest,
-    headersMsg: HttpHeaders,
-    countedBodyBytes?: number,
-  ): HeadersOutcome {
+  return function processRequestHeaders(headers: RequestHeadersView, countedBodyBytes?: number): HeadersOutcome {
     const started = performance.now();
     try {
-      const headers = new RequestHeaders(headersMsg.headers?.headers);
       const snapshot = snapshots.current;
-      let profile = extract({ headers, sourceAddress: sourceAddressOf(req), nowMs: now() });
+      let profile = extract({ headers, sourceAddress: headers.sourceAddress, nowMs: now() });
       if (countedBodyBytes !== undefined && profile.payloadSize === null) {
         profile = { ...profile, payloadSize: countedBodyBytes, sizeBin: sizeBin(countedBodyBytes) };
       }
       const decision: Decision = decide(snapshot, profile, headers);
       metrics.flagCounters.countDecision(snapshot, decision);
-      const outcome = replyFor(snapshot, decision, headers);
+      let outcome = replyFor(snapshot, decision, headers);
+      if (phaseFor !== null) {
+        const phase = phaseFor(decision, headers);
+        if (phase !== null) outcome = withResponsePhase(outcome, phase);
+      }
       if (sink) sink(profile);
       (decision.matches.length > 0 ? decisions.match : decisions.nomatch).inc();
       if (outcome.cluster !== null) countRouted(outcome.cluster);

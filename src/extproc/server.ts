@@ -1,168 +1,247 @@
-// The gRPC edge: ExternalProcessor/Process plus the standard health service, on one port.
-//
-// Why connections are recycled (ENVOY-EXTPROC §0): Envoy ends every ext_proc stream with
-// END_STREAM and an immediate RST_STREAM. Node's nghttp2 counts RST_STREAM frames received
-// per connection (a burst of ~1,000, refilling ~33/s) and answers an exhausted budget with
-// GOAWAY(INTERNAL_ERROR), failing every stream in flight. Node 20 offers no knob for it, so
-// proflag closes each HTTP/2 connection gracefully after `streamsPerConnection` streams,
-// well under the budget: first a GOAWAY that still accepts streams in flight
-// (last-stream-id 2^31-1, as grpc-js does for max_connection_age), then a normal close.
-// Envoy and gRPC clients open a new connection and nothing fails.
-import type * as http2 from 'node:http2';
-import { constants as h2 } from 'node:http2';
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+// The gRPC edge: ExternalProcessor/Process plus the standard health service, on one port,
+// written directly on node:http2 (docs/benchmarks.md has the measurements that chose it over
+// grpc-js and connect-node). This file listens, dispatches each stream by path, checks what
+// gRPC requires of a request (POST, content-type application/grpc, identity encoding), ends
+// idle streams, and shuts down gracefully. Per-connection rules live in connectionPolicy.ts,
+// one call's framing and status in grpcCall.ts.
+import http2, { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { loadExtProcPackage, passThroughSerializer } from './protocol.js';
-import type { ProcessingRequest, ProcessingResponse } from './protocol.js';
-import type { ExtProcCall } from './stream.js';
+import { ConnectionPolicy, MAX_STREAM_ID, type CloseReason } from './connectionPolicy.js';
+import { DEFAULT_GRPC_LIMITS, type GrpcLimits } from './limits.js';
+import {
+  encodeGrpcMessage,
+  GRPC_STATUS,
+  GrpcServerCall,
+  parseGrpcTimeout,
+  respondTrailersOnly,
+  type CallHooks,
+} from './grpcCall.js';
+import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js';
+import { EXT_PROC_SERVICE_PATH } from './requestDecoder.js';
+import type { StreamHandler } from './stream.js';
+
+export { DEFAULT_GRPC_LIMITS, type GrpcLimits };
+
+export const EXT_PROC_SERVICE_NAME = 'envoy.service.ext_proc.v3.ExternalProcessor';
 
 export interface ExtProcServerOptions {
   readonly address: string;
-  readonly handleStream: (call: ExtProcCall) => void;
+  readonly handleStream: StreamHandler;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Streams per HTTP/2 connection before a graceful close; 0 disables recycling. */
   readonly streamsPerConnection: number;
   /** How long a recycled connection may keep its streams in flight. */
   readonly recycleGraceMs?: number;
+  /** Everything else; defaults from DEFAULT_GRPC_LIMITS. */
+  readonly limits?: Partial<GrpcLimits>;
 }
 
 export interface ExtProcServer {
   readonly port: number;
-  readonly health: HealthImplementation;
-  /** Whether recycling could be attached to grpc-js's HTTP/2 servers. */
+  readonly health: HealthService;
+  /** Connection recycling is part of the edge itself (always true; kept for callers). */
   readonly recyclingActive: boolean;
   setServing(serving: boolean): void;
   /** Stop accepting, let open streams finish (up to graceMs), then force. */
   shutdown(graceMs: number): Promise<void>;
 }
 
-const MAX_STREAM_ID = 2 ** 31 - 1;
-
-/** Count streams per session and close the session gracefully past the limit. */
-export function attachRecycling(
-  server: http2.Http2Server | http2.Http2SecureServer,
-  limit: number,
-  graceMs: number,
-  onRecycle: () => void,
-): void {
-  server.on('session', (session: http2.ServerHttp2Session) => {
-    let streams = 0;
-    let recycling = false;
-    session.on('stream', () => {
-      streams++;
-      if (recycling || streams < limit) return;
-      recycling = true;
-      onRecycle();
-      try {
-        // Phase 1: "no new streams please", still accepting those already sent.
-        session.goaway(h2.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
-      } catch {
-        return; // already closing
-      }
-      // Phase 2, one round trip later: a normal close that waits for open streams.
-      const timer = setTimeout(() => {
-        if (!session.closed && !session.destroyed) session.close();
-        const force = setTimeout(() => session.destroyed || session.destroy(), graceMs);
-        force.unref();
-      }, 100);
-      timer.unref();
-    });
-  });
+/** 'host:port', '[v6]:port' → listen arguments. */
+export function parseListenAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new Error(`listen address ${JSON.stringify(address)}: HOST:PORT expected`);
+  const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(address.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`listen address ${address}: bad port`);
+  return { host, port };
 }
 
-/** A deserializer that never throws: a malformed message becomes one with no kind. */
-function safeDeserializer(inner: (b: Buffer) => ProcessingRequest, metrics: Metrics, logger: Logger) {
-  const counter = metrics.fallbacks.labels('PROFLAG_ERR_PROTOCOL');
-  return (bytes: Buffer): ProcessingRequest => {
-    try {
-      return inner(bytes);
-    } catch (err) {
-      counter.inc();
-      logger.warn({ code: 'PROFLAG_ERR_PROTOCOL', err: (err as Error).message }, 'undecodable ProcessingRequest');
-      return {} as ProcessingRequest;
-    }
-  };
-}
+const POLICY = Symbol('proflag.connectionPolicy');
+/** `sendDate` is a real option of respond() that @types/node does not declare. */
+const REFUSE_OPTIONS = Object.freeze({ endStream: true, sendDate: false });
+type PolicySession = http2.ServerHttp2Session & { [POLICY]?: ConnectionPolicy };
 
 export async function startExtProcServer(options: ExtProcServerOptions): Promise<ExtProcServer> {
   const { logger, metrics } = options;
-  const server = new grpc.Server({
-    // Envoy keeps a few long-lived connections; keepalive pings detect dead ones.
-    'grpc.keepalive_time_ms': 60_000,
-    'grpc.keepalive_timeout_ms': 20_000,
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
-  });
+  const limits: GrpcLimits = {
+    ...DEFAULT_GRPC_LIMITS,
+    ...options.limits,
+    streamsPerConnection: options.streamsPerConnection,
+    ...(options.recycleGraceMs !== undefined ? { closeGraceMs: options.recycleGraceMs } : {}),
+  };
+  const health = new HealthService({ '': 'NOT_SERVING', [EXT_PROC_SERVICE_NAME]: 'NOT_SERVING' });
+  const refused = {
+    too_large: metrics.callsRefused.labels('too_large'),
+    compressed: metrics.callsRefused.labels('compressed'),
+    deadline: metrics.callsRefused.labels('deadline'),
+    stream_idle: metrics.callsRefused.labels('stream_idle'),
+    truncated: metrics.callsRefused.labels('truncated'),
+    content_type: metrics.callsRefused.labels('content_type'),
+    method: metrics.callsRefused.labels('method'),
+    unimplemented: metrics.callsRefused.labels('unimplemented'),
+  };
+  const onConnectionClose = (reason: CloseReason) =>
+    reason === 'recycled' ? metrics.connectionsRecycled.inc() : metrics.connectionsClosed.labels(reason).inc();
 
-  let recyclingActive = false;
-  if (options.streamsPerConnection > 0) {
-    // grpc-js creates its HTTP/2 servers in createHttp2Server (not public API); wrap it to
-    // see each session. If a grpc-js release renames it, recycling is off and we say so.
-    const internal = server as unknown as { createHttp2Server?: (creds: unknown) => http2.Http2Server };
-    const original = internal.createHttp2Server;
-    if (typeof original === 'function') {
-      internal.createHttp2Server = function (this: unknown, creds: unknown) {
-        const h2server = original.call(this, creds);
-        attachRecycling(h2server, options.streamsPerConnection, options.recycleGraceMs ?? 5_000, () =>
-          metrics.connectionsRecycled.inc(),
+  const server = http2.createServer({
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+    // Streams refused past maxConcurrentStreams are normal under load; don't end the session.
+    maxSessionRejectedStreams: 1_000_000,
+  });
+  const sessions = new Set<PolicySession>();
+  /** Calls whose stream is open, for the stream-idle sweeper. */
+  const calls = new Set<GrpcServerCall>();
+
+  /** Answer a call the edge will not serve, with an HTTP status (non-200) or a gRPC status. */
+  function refuse(
+    stream: ServerHttp2Stream,
+    policy: ConnectionPolicy,
+    status: number,
+    grpcStatus: number,
+    message: string,
+    reason: keyof typeof refused,
+  ): void {
+    refused[reason].inc();
+    stream.on('error', () => {});
+    stream.once('close', () =>
+      policy.streamClosed(stream.rstCode !== undefined && stream.rstCode !== h2.NGHTTP2_NO_ERROR),
+    );
+    if (status === 200) respondTrailersOnly(stream, grpcStatus, message);
+    else {
+      try {
+        stream.respond(
+          { ':status': status, 'grpc-status': String(grpcStatus), 'grpc-message': encodeGrpcMessage(message) },
+          REFUSE_OPTIONS,
         );
-        return h2server;
-      };
-      recyclingActive = true;
-    } else {
-      logger.warn('grpc-js internals changed: HTTP/2 connection recycling is unavailable');
+      } catch {
+        // gone already
+      }
     }
+    // Whatever the client still sends is not wanted.
+    setImmediate(() => stream.destroyed || stream.closed || stream.close(h2.NGHTTP2_NO_ERROR));
   }
 
-  const { service } = loadExtProcPackage();
-  const process = service.Process!;
-  const safeService: grpc.ServiceDefinition = {
-    Process: {
-      ...process,
-      requestDeserialize: safeDeserializer(
-        process.requestDeserialize as (b: Buffer) => ProcessingRequest,
-        metrics,
-        logger,
-      ),
-      responseSerialize: passThroughSerializer(process.responseSerialize as (v: ProcessingResponse) => Buffer),
-    },
+  const clock = { tick: 0 };
+  const callHooks: CallHooks = {
+    maxMessageBytes: limits.maxMessageBytes,
+    clock,
+    logger,
+    onRefused: (reason) => refused[reason].inc(),
+    onStreamClosed: (call) => calls.delete(call),
   };
-  server.addService(safeService, { Process: options.handleStream as grpc.handleBidiStreamingCall<unknown, unknown> });
 
-  const health = new HealthImplementation({
-    '': 'NOT_SERVING',
-    'envoy.service.ext_proc.v3.ExternalProcessor': 'NOT_SERVING',
+  server.on('session', (session: PolicySession) => {
+    sessions.add(session);
+    session[POLICY] = new ConnectionPolicy(session, limits, onConnectionClose);
+    session.once('close', () => sessions.delete(session));
   });
-  health.addToServer(server as never);
+  // Random bytes, a bad preface, a protocol error: that connection ends, nothing else.
+  server.on('sessionError', (err: Error) => logger.debug({ err: err.message }, 'HTTP/2 connection error'));
+  server.on('error', (err: Error) => logger.error({ err: err.message }, 'gRPC listener error'));
+  server.setTimeout(0);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, boundPort) =>
-      err ? reject(err) : resolve(boundPort),
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const policy = (stream.session as PolicySession | undefined)?.[POLICY];
+    if (policy === undefined) {
+      stream.close(h2.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    policy.streamOpened();
+    const path = headers[h2.HTTP2_HEADER_PATH];
+    if (headers[h2.HTTP2_HEADER_METHOD] !== 'POST') {
+      refuse(stream, policy, 405, GRPC_STATUS.UNIMPLEMENTED, 'gRPC requires POST', 'method');
+      return;
+    }
+    const contentType = headers[h2.HTTP2_HEADER_CONTENT_TYPE];
+    if (typeof contentType !== 'string' || !/^application\/grpc(\+proto)?(;|$)/.test(contentType)) {
+      refuse(stream, policy, 415, GRPC_STATUS.INTERNAL, 'content-type must be application/grpc', 'content_type');
+      return;
+    }
+    const encoding = headers['grpc-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      refuse(
+        stream,
+        policy,
+        200,
+        GRPC_STATUS.UNIMPLEMENTED,
+        `grpc-encoding ${String(encoding)} is not supported`,
+        'compressed',
+      );
+      return;
+    }
+    const isProcess = path === EXT_PROC_SERVICE_PATH;
+    if (!isProcess && path !== HEALTH_CHECK_PATH && path !== HEALTH_WATCH_PATH) {
+      refuse(stream, policy, 200, GRPC_STATUS.UNIMPLEMENTED, `unknown method ${String(path)}`, 'unimplemented');
+      return;
+    }
+    const call = new GrpcServerCall(stream, callHooks, policy);
+    calls.add(call);
+    const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
+    if (isProcess) call.start(options.handleStream(call), timeoutMs);
+    else call.start(path === HEALTH_CHECK_PATH ? health.check(call) : health.watch(call), timeoutMs);
+  });
+
+  // One sweeper for every call's stream-idle timeout instead of a timer per stream: it ticks
+  // four times per timeout; a call silent for more than four ticks (1 to 1.25 timeouts) is ended.
+  let sweeper: NodeJS.Timeout | null = null;
+  if (limits.streamIdleTimeoutMs > 0) {
+    const ticksPerTimeout = 4;
+    sweeper = setInterval(
+      () => {
+        const tick = ++clock.tick;
+        for (const call of calls) if (tick - call.lastActivity > ticksPerTimeout) call.expire('stream_idle');
+      },
+      Math.max(5, limits.streamIdleTimeoutMs / ticksPerTimeout),
     );
-  });
+    sweeper.unref();
+  }
 
+  const { host, port: wantedPort } = parseListenAddress(options.address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(wantedPort, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : wantedPort;
+
+  let stopping: Promise<void> | null = null;
   return {
     port,
     health,
-    recyclingActive,
+    recyclingActive: true,
     setServing(serving: boolean) {
       const status = serving ? 'SERVING' : 'NOT_SERVING';
       health.setStatus('', status);
-      health.setStatus('envoy.service.ext_proc.v3.ExternalProcessor', status);
+      health.setStatus(EXT_PROC_SERVICE_NAME, status);
     },
     shutdown(graceMs: number) {
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
+      stopping ??= new Promise<void>((resolve) => {
+        if (sweeper !== null) clearInterval(sweeper);
+        health.endWatches();
+        const force = setTimeout(() => {
+          for (const s of sessions) s.destroy();
         }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
           resolve();
         });
+        for (const s of sessions) {
+          onConnectionClose('shutdown');
+          try {
+            s.goaway(h2.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+            s.close();
+          } catch {
+            s.destroy();
+          }
+        }
       });
+      return stopping;
     },
   };
 }

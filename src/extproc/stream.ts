@@ -2,24 +2,47 @@
 // every message gets exactly one reply of its own phase; 'end' and 'cancelled' are the
 // normal endings; a message we cannot answer in kind ends the stream with OK, which Envoy
 // reads as "continue without me" whatever its failure mode (ENVOY-EXTPROC §1).
-import type * as grpc from '@grpc/grpc-js';
+//
+// The response phase: a request-headers outcome may carry a ResponsePhase (responsePhase.ts).
+// The stream keeps it until Envoy's response_headers message, answers that with the phase's
+// reply, and calls `observe` exactly once: with the :status then, or with null when the
+// stream ends first.
+//
+// Transport-free: the stream sees an ExtProcCall (send bytes, finish OK) and is told about
+// messages, half-close and aborts through the CallListener it returns (grpcCall.ts).
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../telemetry/logger.js';
+import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { preEncoded } from './protocol.js';
-import type { HttpHeaders, ProcessingRequest, ProcessingResponse } from './protocol.js';
-import type { RequestProcessor } from './requestProcessor.js';
+import type { RequestHeadersView } from './headerMap.js';
+import { encodeProcessingResponse, UNCHANGED_REPLY } from './replyEncoder.js';
+import { decodeProcessingRequest, REQUEST_KINDS, type RequestKind } from './requestDecoder.js';
+import type { HeadersOutcome, RequestProcessor } from './requestProcessor.js';
+import { statusOf, type ResponsePhase } from './responsePhase.js';
 
-export type ExtProcCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+export { REQUEST_KINDS, type RequestKind };
 
-export const REQUEST_KINDS = [
-  'request_headers',
-  'response_headers',
-  'request_body',
-  'response_body',
-  'request_trailers',
-  'response_trailers',
-] as const;
-export type RequestKind = (typeof REQUEST_KINDS)[number];
+/** What the stream may do to its gRPC call. */
+export interface ExtProcCall {
+  /** Send one message (an encoded ProcessingResponse); false when the call is already gone. */
+  sendMessage(message: Buffer): boolean;
+  /** Finish the call with status OK. */
+  finish(): void;
+}
+
+/** Why a call ended without the stream finishing it. */
+export type AbortReason = 'cancelled' | 'error' | 'timeout';
+
+/** What the transport tells the stream about its call. */
+export interface CallListener {
+  onMessage(message: Buffer): void;
+  /** The client half-closed (Envoy's END_STREAM). */
+  onHalfClose(): void;
+  /** Reset by the peer (cancelled), broken (error), or ended by a deadline or idle timeout. */
+  onAbort(reason: AbortReason): void;
+}
+
+export type StreamHandler = (call: ExtProcCall) => CallListener;
 
 export interface StreamOptions {
   readonly processRequestHeaders: RequestProcessor;
@@ -36,133 +59,192 @@ export interface StreamOptions {
 /** Bodies are counted up to here; the size feature only needs to know "at least this big". */
 const MAX_COUNTED_BODY_BYTES = 2 ** 40;
 
-function hasContentLength(msg: HttpHeaders | undefined): boolean {
-  for (const h of msg?.headers?.headers ?? []) if (h.key === 'content-length') return true;
-  return false;
-}
-
 type State = 'open' | 'finished' | 'closed';
 
-function kindOf(req: ProcessingRequest): RequestKind | null {
-  const k = req.request;
-  if (k && (REQUEST_KINDS as readonly string[]).includes(k) && req[k] != null) return k;
-  // Without the oneofs discriminator (or with a newer Envoy's unknown kind), look at fields.
-  for (const kind of REQUEST_KINDS) if (req[kind] != null) return kind;
-  return null;
-}
+/** Counters and settings shared by every stream of one handler. */
+class StreamContext {
+  readonly messageCounters: Map<RequestKind, { inc(): void }>;
+  readonly unknownMessages: { inc(): void };
+  readonly protocolFallbacks: { inc(): void };
+  readonly outcomes: Record<'end' | AbortReason, { inc(): void }>;
+  readonly phases: Record<'requested' | 'answered' | 'unrequested' | 'ended_first' | 'observe_error', { inc(): void }>;
 
-/** The reply of the same phase that leaves everything unchanged. */
-function passThrough(kind: Exclude<RequestKind, 'request_headers'>): ProcessingResponse {
-  switch (kind) {
-    case 'response_headers':
-      return { response_headers: {} };
-    case 'request_body':
-      return { request_body: {} };
-    case 'response_body':
-      return { response_body: {} };
-    case 'request_trailers':
-      return { request_trailers: {} };
-    case 'response_trailers':
-      return { response_trailers: {} };
+  constructor(
+    readonly options: StreamOptions,
+    readonly logger: Logger,
+  ) {
+    const m = options.metrics;
+    this.messageCounters = new Map(REQUEST_KINDS.map((k) => [k, batchedChild(m.messages, k)]));
+    this.unknownMessages = batchedChild(m.messages, 'unknown');
+    this.protocolFallbacks = m.fallbacks.labels('PROFLAG_ERR_PROTOCOL');
+    this.outcomes = {
+      end: batchedChild(m.streams, 'end'),
+      cancelled: batchedChild(m.streams, 'cancelled'),
+      error: batchedChild(m.streams, 'error'),
+      timeout: batchedChild(m.streams, 'timeout'),
+    };
+    this.phases = {
+      requested: batchedChild(m.responsePhase, 'requested'),
+      answered: batchedChild(m.responsePhase, 'answered'),
+      unrequested: batchedChild(m.responsePhase, 'unrequested'),
+      ended_first: batchedChild(m.responsePhase, 'ended_first'),
+      observe_error: batchedChild(m.responsePhase, 'observe_error'),
+    };
   }
 }
 
-export function createStreamHandler(options: StreamOptions) {
-  const { metrics, logger, processRequestHeaders } = options;
-  const messageCounters = new Map(REQUEST_KINDS.map((k) => [k, metrics.messages.labels(k)]));
-  const unknownCounter = metrics.messages.labels('unknown');
-  const protocolFallback = metrics.fallbacks.labels('PROFLAG_ERR_PROTOCOL');
-  const outcomes = {
-    end: metrics.streams.labels('end'),
-    cancelled: metrics.streams.labels('cancelled'),
-    error: metrics.streams.labels('error'),
-  };
+/** A decision made in the body phase is sent as a request_body reply. */
+function bodyPhaseReply(outcome: HeadersOutcome): Buffer {
+  if (outcome.immediate) return outcome.reply;
+  const reply: Parameters<typeof encodeProcessingResponse>[0] = { request_body: { response: outcome.response } };
+  if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+  return encodeProcessingResponse(reply);
+}
 
-  return function handleStream(call: ExtProcCall): void {
-    let state: State = 'open';
-    let counted = false;
-    // The request headers held back while the body is counted (PROFLAG_BODY_SIZE).
-    let heldHeaders: ProcessingRequest | null = null;
-    let bodyBytes = 0;
-    const countOutcome = (o: keyof typeof outcomes) => {
-      if (!counted) outcomes[o].inc();
-      counted = true;
-    };
+class ExtProcStream implements CallListener {
+  private state: State = 'open';
+  private counted = false;
+  /** The request headers held back while the body is counted (PROFLAG_BODY_SIZE). */
+  private heldHeaders: RequestHeadersView | null = null;
+  private bodyBytes = 0;
+  private phase: ResponsePhase | null = null;
+  private phaseSince = 0;
 
-    const finish = () => {
-      if (state !== 'open') return;
-      state = 'finished';
-      try {
-        call.end();
-      } catch {
-        // The transport is already gone; 'cancelled' or 'error' follows.
-      }
-    };
+  constructor(
+    private readonly call: ExtProcCall,
+    private readonly ctx: StreamContext,
+  ) {}
 
-    call.on('data', (req: ProcessingRequest) => {
-      if (state !== 'open') return;
-      const kind = req && typeof req === 'object' ? kindOf(req) : null;
-      if (kind === null) {
-        unknownCounter.inc();
-        protocolFallback.inc();
-        logger.warn(
-          { code: 'PROFLAG_ERR_PROTOCOL' },
-          'ProcessingRequest of unknown kind; ending the stream so Envoy continues',
-        );
-        finish();
-        return;
-      }
-      messageCounters.get(kind)!.inc();
-      // Observability mode: Envoy ignores every reply, so none is sent.
-      if (req.observability_mode === true) return;
+  onMessage(bytes: Buffer): void {
+    if (this.state !== 'open') return;
+    const ctx = this.ctx;
+    const req = decodeProcessingRequest(bytes);
+    const kind = req.kind;
+    if (kind === null) {
+      ctx.unknownMessages.inc();
+      ctx.protocolFallbacks.inc();
+      ctx.logger.warn(
+        { code: 'PROFLAG_ERR_PROTOCOL', malformed: req.malformed },
+        'ProcessingRequest of unknown kind or undecodable; ending the stream so Envoy continues',
+      );
+      this.finish();
+      return;
+    }
+    ctx.messageCounters.get(kind)!.inc();
+    // Observability mode: Envoy ignores every reply, so none is sent.
+    if (req.observabilityMode) return;
 
-      let reply: ProcessingResponse;
-      if (kind === 'request_headers') {
-        const msg = req.request_headers!;
-        if (options.countBodies && msg.end_of_stream === false && !hasContentLength(msg)) {
-          heldHeaders = req;
-          bodyBytes = 0;
-          reply = { request_headers: {} };
+    let reply: Buffer;
+    switch (kind) {
+      case 'request_headers': {
+        const headers = req.headers!;
+        if (ctx.options.countBodies && !headers.endOfStream && !headers.has('content-length')) {
+          this.heldHeaders = headers;
+          this.bodyBytes = 0;
+          reply = UNCHANGED_REPLY.request_headers;
         } else {
-          reply = preEncoded(processRequestHeaders(req, msg).encoded);
+          const outcome = ctx.options.processRequestHeaders(headers);
+          if (outcome.responsePhase !== null) this.keepPhase(outcome.responsePhase);
+          reply = outcome.reply;
         }
-      } else if (kind === 'request_body' && heldHeaders) {
-        const body = req.request_body!;
-        bodyBytes = Math.min(MAX_COUNTED_BODY_BYTES, bodyBytes + (body.body?.length ?? 0));
-        if (body.end_of_stream === true) {
-          const outcome = processRequestHeaders(heldHeaders, heldHeaders.request_headers!, bodyBytes);
-          heldHeaders = null;
-          reply = { request_body: { response: outcome.response } };
-          if (outcome.dynamicMetadata) reply.dynamic_metadata = outcome.dynamicMetadata;
+        break;
+      }
+      case 'request_body': {
+        if (this.heldHeaders === null) {
+          reply = UNCHANGED_REPLY.request_body;
+          break;
+        }
+        this.bodyBytes = Math.min(MAX_COUNTED_BODY_BYTES, this.bodyBytes + req.bodyLength);
+        if (!req.bodyEndOfStream) {
+          reply = UNCHANGED_REPLY.request_body;
+          break;
+        }
+        const outcome = ctx.options.processRequestHeaders(this.heldHeaders, this.bodyBytes);
+        this.heldHeaders = null;
+        // mode_override is honoured only in header replies; a phase decided here is still kept
+        // and answers response headers when Envoy's configuration sends them anyway.
+        if (outcome.responsePhase !== null) this.keepPhase(outcome.responsePhase);
+        reply = bodyPhaseReply(outcome);
+        break;
+      }
+      case 'response_headers':
+        if (this.phase !== null) {
+          reply = this.phase.reply;
+          ctx.phases.answered.inc();
+          this.settlePhase(statusOf(req.headers!.get(':status')));
         } else {
-          reply = { request_body: {} };
+          ctx.phases.unrequested.inc();
+          reply = UNCHANGED_REPLY.response_headers;
         }
-      } else {
+        break;
+      case 'request_trailers':
         // A body ended by trailers cannot change request headers any more: no decision.
-        if (kind === 'request_trailers') heldHeaders = null;
-        reply = passThrough(kind);
-      }
-      try {
-        call.write(reply);
-      } catch (err) {
-        logger.debug({ err: (err as Error).message }, 'write after the stream closed');
-        state = 'closed';
-      }
-    });
+        this.heldHeaders = null;
+        reply = UNCHANGED_REPLY.request_trailers;
+        break;
+      default:
+        reply = UNCHANGED_REPLY[kind];
+        break;
+    }
+    if (!this.call.sendMessage(reply)) this.close();
+  }
 
-    call.on('end', () => {
-      countOutcome('end');
-      finish();
-    });
-    // Envoy's normal close: END_STREAM then RST_STREAM. Stop writing, keep nothing.
-    call.on('cancelled', () => {
-      countOutcome('cancelled');
-      state = 'closed';
-    });
-    call.on('error', (err: Error) => {
-      countOutcome('error');
-      state = 'closed';
-      logger.debug({ err: err.message }, 'ext_proc stream error');
-    });
-  };
+  onHalfClose(): void {
+    this.countOutcome('end');
+    this.finish();
+  }
+
+  // Envoy's normal close: END_STREAM then RST_STREAM. Stop writing, keep nothing.
+  onAbort(reason: AbortReason): void {
+    this.countOutcome(reason);
+    if (reason === 'error') this.ctx.logger.debug('ext_proc stream error');
+    this.close();
+  }
+
+  private keepPhase(phase: ResponsePhase): void {
+    if (this.phase !== null) this.settlePhase(null); // a second request_headers: out of order
+    this.phase = phase;
+    this.phaseSince = performance.now();
+    this.ctx.phases.requested.inc();
+  }
+
+  /** Exactly once per kept phase: with the status, or null when the stream ended first. */
+  private settlePhase(status: number | null): void {
+    const phase = this.phase;
+    if (phase === null) return;
+    this.phase = null;
+    if (status === null) this.ctx.phases.ended_first.inc();
+    if (phase.observe === null) return;
+    try {
+      phase.observe(status, performance.now() - this.phaseSince);
+    } catch (err) {
+      this.ctx.phases.observe_error.inc();
+      this.ctx.logger.error({ code: 'PROFLAG_ERR_DECISION', err: (err as Error).message }, 'response observer threw');
+    }
+  }
+
+  private countOutcome(o: 'end' | AbortReason): void {
+    if (!this.counted) this.ctx.outcomes[o].inc();
+    this.counted = true;
+  }
+
+  private finish(): void {
+    if (this.state !== 'open') return;
+    this.state = 'finished';
+    this.heldHeaders = null;
+    this.settlePhase(null);
+    this.call.finish();
+  }
+
+  private close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.heldHeaders = null;
+    this.settlePhase(null);
+  }
+}
+
+export function createStreamHandler(options: StreamOptions): StreamHandler {
+  const ctx = new StreamContext(options, options.logger);
+  return (call) => new ExtProcStream(call, ctx);
 }

@@ -79,7 +79,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     streams: new Counter({
       name: 'proflag_extproc_streams_total',
-      help: 'ext_proc streams by how they ended (end, cancelled, error)',
+      help: 'ext_proc streams by how they ended (end, cancelled, error, timeout)',
       labelNames: ['outcome'] as const,
       registers,
     }),
@@ -116,6 +116,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     connectionsRecycled: new Counter({
       name: 'proflag_connections_recycled_total',
       help: 'HTTP/2 connections closed gracefully after PROFLAG_STREAMS_PER_CONNECTION streams',
+      registers,
+    }),
+    responsePhase: new Counter({
+      name: 'proflag_extproc_response_phase_total',
+      help: 'response phases: requested (mode_override sent), answered, ended_first (stream ended before the response headers), unrequested (response headers nobody asked for), observe_error',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    connectionsClosed: new Counter({
+      name: 'proflag_extproc_connections_closed_total',
+      help: 'HTTP/2 connections the gRPC edge closed itself, by reason (idle, max_age, handshake_timeout, keepalive_timeout, shutdown)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    callsRefused: new Counter({
+      name: 'proflag_extproc_calls_refused_total',
+      help: 'gRPC calls refused by the edge, by reason (too_large, compressed, content_type, method, unimplemented, deadline, stream_idle)',
+      labelNames: ['reason'] as const,
       registers,
     }),
     storeReloads: new Counter({

@@ -129,7 +129,7 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
   it('exits 0 and writes the JSON', () => {
     expect(run.code, run.stderr.slice(-2_000)).toBe(0);
     expect(Object.keys(run.json)).toEqual(
-      expect.arrayContaining(['meta', 'decision', 'throughput', 'peers', 'features', 'bars']),
+      expect.arrayContaining(['meta', 'decision', 'h2load', 'throughput', 'peers', 'features', 'bars']),
     );
     expect(at(run.json, 'meta.quick')).toBe(true);
   });
@@ -142,6 +142,21 @@ describe('npm run bench (BENCH_QUICK=1)', () => {
     }
     for (const section of ['meta', 'decision', 'throughput', 'peers', 'bars']) {
       for (const [key, value] of numbers(run.json[section], section)) expect(Number.isFinite(value), key).toBe(true);
+    }
+    // The h2load section (the judged ext_proc bar) runs when h2load is installed (.ci/run installs
+    // it), else it says why it was skipped.
+    const h2load = run.json.h2load as Record<string, unknown>;
+    if ('skipped' in h2load) expect(typeof h2load.skipped).toBe('string');
+    else {
+      for (const key of [
+        'baseline.rps',
+        'proflag.figures.rps',
+        'proflag.rpsRatio',
+        'proflag.addedP99Ms',
+        'statusChecks',
+      ])
+        expect(Number.isFinite(at(h2load, key)), `h2load.${key}`).toBe(true);
+      expect(at(h2load, 'statusFailures')).toBe(0);
     }
     // The features bench has no quick mode: it is skipped with a reason, or gives numbers.
     const features = run.json.features as Record<string, unknown>;

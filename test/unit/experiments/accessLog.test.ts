@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { createRequestProcessor } from '../../../src/extproc/requestProcessor.js';
+import { createRequestProcessor, headersViewOf } from '../../../src/extproc/requestProcessor.js';
 import { parseFlagValue } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
@@ -46,7 +46,9 @@ describe('access log: flag and variant per request', () => {
     });
     const seen = new Set<string>();
     for (let u = 0; u < 50; u++) {
-      const out = process({}, { headers: { headers: [{ key: 'x-user-id', raw_value: Buffer.from(`u${u}`) }] } });
+      const out = process(
+        headersViewOf({}, { headers: { headers: [{ key: 'x-user-id', raw_value: Buffer.from(`u${u}`) }] } }),
+      );
       const ns = out.dynamicMetadata!.fields!.proflag!.structValue!.fields!;
       seen.add(ns.flags!.stringValue!);
     }

@@ -3,6 +3,7 @@ import { RequestHeaders, MAX_HEADERS } from '../../../src/extproc/headerMap.js';
 import {
   continueUnchangedOutcome,
   createRequestProcessor,
+  headersViewOf,
   sourceAddressOf,
   toCommonResponse,
 } from '../../../src/extproc/requestProcessor.js';
@@ -57,7 +58,7 @@ describe('request processor', () => {
       metrics,
       logger: createLogger('silent'),
     });
-    const out = process({}, { headers: { headers: [h(':path', '/')] } });
+    const out = process(headersViewOf({}, { headers: { headers: [h(':path', '/')] } }));
     const set = out.response.header_mutation!.set_headers!;
     expect(set.map((s) => [s.header.key, s.header.raw_value!.toString(), s.header.value, s.append?.value])).toEqual([
       ['x-proflag-cluster', 'c', undefined, false],
@@ -80,7 +81,7 @@ describe('request processor', () => {
       metrics,
       logger: createLogger('silent'),
     });
-    expect(process({}, {})).toBe(continueUnchangedOutcome());
+    expect(process(headersViewOf({}, {}))).toBe(continueUnchangedOutcome());
     const fallbacks = await metrics.fallbacks.get();
     expect(fallbacks.values[0]).toMatchObject({ labels: { code: 'PROFLAG_ERR_DECISION' }, value: 1 });
   });
@@ -112,15 +113,15 @@ describe('reply cache', () => {
       metrics: createMetrics({ defaultMetrics: false }),
       logger: createLogger('silent'),
     });
-    const a = process({}, { headers: { headers: [h(':path', '/a')] } });
-    const b = process({}, { headers: { headers: [h(':path', '/b')] } });
+    const a = process(headersViewOf({}, { headers: { headers: [h(':path', '/a')] } }));
+    const b = process(headersViewOf({}, { headers: { headers: [h(':path', '/b')] } }));
     expect(b).toBe(a);
     snapshots.stale = true;
-    const c = process({}, { headers: { headers: [h(':path', '/a')] } });
+    const c = process(headersViewOf({}, { headers: { headers: [h(':path', '/a')] } }));
     expect(c).not.toBe(a);
     expect(c.dynamicMetadata!.fields!.proflag!.structValue!.fields!.stale!.boolValue).toBe(true);
     // A client-sent route header changes the reply too (it must be overwritten).
-    const d = process({}, { headers: { headers: [h(':path', '/a'), h('x-proflag-cluster', 'evil')] } });
+    const d = process(headersViewOf({}, { headers: { headers: [h(':path', '/a'), h('x-proflag-cluster', 'evil')] } }));
     expect(d).not.toBe(c);
   });
 });

@@ -1,27 +1,36 @@
 // The per-stream state machine with a fake call: no sockets, every path deterministic.
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { loadExtProcPackage, PRE_ENCODED } from '../../../src/extproc/protocol.js';
+import { loadExtProcPackage } from '../../../src/extproc/protocol.js';
 import type { ProcessingRequest, ProcessingResponse } from '../../../src/extproc/protocol.js';
 import { headersOutcome, type HeadersOutcome } from '../../../src/extproc/requestProcessor.js';
-import { createStreamHandler, type ExtProcCall } from '../../../src/extproc/stream.js';
+import { createStreamHandler, type CallListener, type ExtProcCall } from '../../../src/extproc/stream.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics } from '../../../src/telemetry/metrics.js';
 
-class FakeCall extends EventEmitter {
+const method = loadExtProcPackage().service.Process!;
+const encode = method.requestSerialize as (m: ProcessingRequest) => Buffer;
+const decode = method.responseDeserialize as (b: Buffer) => ProcessingResponse;
+
+/** A call as the transport presents it; events are delivered as grpcCall.ts delivers them. */
+class FakeCall implements ExtProcCall {
   written: ProcessingResponse[] = [];
   ended = 0;
   failWrites = false;
-  write(msg: ProcessingResponse): boolean {
-    if (this.failWrites) throw new Error('write after end');
-    // Pre-encoded replies are decoded as Envoy would see them.
-    const bytes = (msg as { [PRE_ENCODED]?: Buffer })[PRE_ENCODED];
-    const decode = loadExtProcPackage().service.Process!.responseDeserialize as (b: Buffer) => ProcessingResponse;
-    this.written.push(bytes ? decode(bytes) : msg);
+  listener: CallListener | null = null;
+  sendMessage(bytes: Buffer): boolean {
+    if (this.failWrites) return false;
+    // Replies are decoded as Envoy would see them.
+    this.written.push(decode(bytes));
     return true;
   }
-  end(): void {
+  finish(): void {
     this.ended++;
+  }
+  emit(event: 'data' | 'end' | 'cancelled' | 'error', message?: ProcessingRequest | Error): void {
+    const l = this.listener!;
+    if (event === 'data') l.onMessage(encode(message as ProcessingRequest));
+    else if (event === 'end') l.onHalfClose();
+    else l.onAbort(event);
   }
 }
 
@@ -36,7 +45,7 @@ function setup(outcome: HeadersOutcome = headersOutcome({}, null, null), throwin
     logger: createLogger('silent'),
   });
   const call = new FakeCall();
-  handle(call as unknown as ExtProcCall);
+  call.listener = handle(call);
   return { call, metrics };
 }
 
@@ -57,7 +66,7 @@ describe('stream state machine', () => {
         request_headers: { response: { clear_route_cache: true } },
         dynamic_metadata: { fields: { proflag: { structValue: {}, kind: 'structValue' } } },
       },
-      { response_headers: {} },
+      { response: 'response_headers', response_headers: {} },
     ]);
     expect(call.ended).toBe(1);
   });
@@ -92,7 +101,7 @@ describe('stream state machine', () => {
   it('finds the kind without the oneof discriminator', () => {
     const { call } = setup();
     call.emit('data', { request_body: { body: Buffer.from('x') } });
-    expect(call.written).toEqual([{ request_body: {} }]);
+    expect(call.written).toEqual([{ response: 'request_body', request_body: {} }]);
   });
 
   it('stays silent in observability mode', () => {
