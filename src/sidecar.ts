@@ -18,6 +18,7 @@ import { SnapshotHolder } from './store/snapshotHolder.js';
 import { openFlagStore, type FlagStore } from './store/openFlagStore.js';
 import type { Logger } from './telemetry/logger.js';
 import { startLearning, type Learning, type LearningDeps, type LearningOverrides } from './learner/learning.js';
+import { startSidecarExperiments, type SidecarExperiments } from './experiments/sidecarExperiments.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { storeMetricsFrom } from './telemetry/storeMetricsAdapter.js';
 
@@ -101,6 +102,14 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
       ? options.startLearning(learningDeps)
       : startLearning(config, learningDeps);
 
+  // A/B outcomes need Redis to merge replicas' counts: with the file store there are none.
+  const experiments: SidecarExperiments | null =
+    store.kind === 'redis' ? startSidecarExperiments(config, { logger, metrics }) : null;
+  if (experiments) {
+    experiments.bind(holder.current);
+    holder.onSwap(() => experiments.bind(holder.current));
+  }
+
   // Recent sampled profiles (derived fields only) for the console's proposal preview.
   const recent = learning ? new RecentProfiles() : null;
   const processRequestHeaders = createRequestProcessor({
@@ -114,6 +123,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     metrics,
     logger,
     sink: recent && learning ? recent.tap(learning.sink) : null,
+    experiments: experiments?.runtime.recorder ?? null,
     ...(options.now ? { now: options.now } : {}),
   });
   const grpcServer = await startExtProcServer({
@@ -132,7 +142,12 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
   servingTimer.unref();
   holder.onSwap(updateServing);
 
-  const serving: ServingState = { holder, extract, registry: metrics.registry };
+  const serving: ServingState = {
+    holder,
+    extract,
+    registry: metrics.registry,
+    experiments: experiments?.runtime ?? null,
+  };
   // The console lives where the admin port is served by this process (a cluster worker leaves
   // the admin port to the primary, and the console is not served there yet).
   const operatorConsole =
@@ -188,7 +203,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
         await grpcServer.shutdown(graceMs);
         await operatorConsole?.close();
         recent?.close();
-        await Promise.allSettled([store.stop(), admin?.close(), learning?.stop()]);
+        await Promise.allSettled([store.stop(), admin?.close(), learning?.stop(), experiments?.stop()]);
         await compiler.close();
         logger.info('proflag stopped');
       })();

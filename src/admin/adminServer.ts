@@ -4,6 +4,8 @@
 // servingTopics.ts), and metrics and readiness come as functions the caller combines.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ExperimentReport } from '../experiments/core/report.js';
+import { EXPERIMENTS_PATH, handleExperiments } from './experimentsRoute.js';
 import { serveLearner, type LearnerStateSource } from './learnerRoute.js';
 import type { ExplainInput, ReadinessState, ServingProcesses } from './servingTopics.js';
 
@@ -77,6 +79,18 @@ async function handleExplain(req: IncomingMessage, res: ServerResponse, deps: Ad
   send(res, 200, answer.value);
 }
 
+/** Experiment reports from a serving process (with workers, any one: they share Redis). */
+function experimentsOf(serving: ServingProcesses) {
+  return {
+    async report(flag: string, options: { sinceMs?: number; relativeEffect?: number }) {
+      const answer = await serving.askOne('experimentReport', { flag, ...options });
+      if (answer.value === undefined)
+        throw new Error('experiments need the Redis flag store (this sidecar serves files)');
+      return answer.value as ExperimentReport | null;
+    },
+  };
+}
+
 export async function startAdminServer(
   address: string,
   deps: AdminDeps,
@@ -103,11 +117,12 @@ export async function startAdminServer(
         case '/learner':
           return serveLearner(req, res, deps.learnerState);
         default: {
+          if (path.startsWith(EXPERIMENTS_PATH)) return handleExperiments(req, res, experimentsOf(deps.serving));
           const route = deps.routes?.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
           if (route) return route.handle(req, res, path);
           send(res, 404, {
             error: 'not found',
-            paths: ['/metrics', '/healthz', '/readyz', '/explain', '/learner', '/ui'],
+            paths: ['/metrics', '/healthz', '/readyz', '/explain', '/learner', '/experiments/NAME', '/ui'],
           });
         }
       }

@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { ProfileExtractor } from '../extproc/requestProcessor.js';
 import type { HeaderLookup } from '../features/profile.js';
 import { explain, type Explanation } from '../matcher/explain.js';
+import type { ExperimentReport } from '../experiments/core/report.js';
 import type { SnapshotHolder } from '../store/snapshotHolder.js';
 
 /** What a serving process lends to the topics below. */
@@ -18,6 +19,17 @@ export interface ServingState {
   readonly holder: SnapshotHolder;
   readonly extract: ProfileExtractor;
   readonly registry: Registry;
+  /** Experiment reports (Redis store only; null otherwise). */
+  readonly experiments?: {
+    report(flag: string, options: { sinceMs?: number; relativeEffect?: number }): Promise<ExperimentReport | null>;
+  } | null;
+}
+
+/** GET /experiments/NAME's question to a serving process. */
+export interface ExperimentReportInput {
+  readonly flag: string;
+  readonly sinceMs?: number;
+  readonly relativeEffect?: number;
 }
 
 export interface ReadinessState {
@@ -69,6 +81,12 @@ export const SERVING_TOPICS = {
   readiness: (s: ServingState) => readinessOf(s.holder),
   metrics: (s: ServingState) => s.registry.getMetricsAsJSON(),
   explain: (s: ServingState, payload: unknown) => explainRequest(s, payload as ExplainInput),
+  /** undefined: this process has no experiments (file store); null: no such experiment. */
+  experimentReport: async (s: ServingState, payload: unknown) => {
+    if (!s.experiments) return undefined;
+    const { flag, ...options } = payload as ExperimentReportInput;
+    return s.experiments.report(flag, options);
+  },
 } satisfies Record<string, (state: ServingState, payload: unknown) => unknown>;
 
 export type ServingTopic = keyof typeof SERVING_TOPICS;

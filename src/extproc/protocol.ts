@@ -182,8 +182,8 @@ export interface TrailersResponse {
 }
 
 export interface ImmediateResponse {
-  /** A StatusCode enum name, e.g. { code: 'Forbidden' }; Envoy answers 200 when below 200. */
-  status: { code: string };
+  /** A StatusCode enum name or number, e.g. { code: 'Forbidden' } or { code: 403 }; Envoy answers 200 when below 200. */
+  status: { code: string | number };
   headers?: HeaderMutation;
   body?: Buffer;
   grpc_status?: { status?: number };

@@ -1,22 +1,36 @@
 // The hot path for one request-headers message: the decoded headers view → profile →
 // decision → plan → the encoded reply (cached per distinct reply), plus the response phase the
 // decision asks for. Never throws: any failure becomes CONTINUE with no mutation.
+//
+// What Envoy gets (CONTRACT §4, §6): an immediate_response when a flag's `respond` wins (its
+// token bucket had a token); else the request mutation (route header, flags header, the flags'
+// headers, a rewritten `:path` with clear_route_cache) and, when a flag changes response
+// headers or the request is in an experiment, a response phase: the reply carries
+// mode_override (response headers SEND) and the stream answers Envoy's response_headers
+// message with the planned mutation and reports the status to the experiments recorder.
 // Nothing here knows the transport: the stream hands in a RequestHeadersView and sends
 // `outcome.reply` as it is.
 import { performance } from 'node:perf_hooks';
 import type { HeaderLookup, RequestProfile } from '../features/profile.js';
 import { sizeBin } from '../features/size.js';
-import { decide, type Decision } from '../matcher/match.js';
+import { decide, type Decision, type FlagMatch } from '../matcher/match.js';
 import type { Snapshot } from '../matcher/snapshot.js';
 import { NO_MUTATION, planMutation, type MutationPlan, type RoutingOptions } from '../routing/mutationPlan.js';
+import { rewrittenPath } from '../routing/pathRewrite.js';
+import {
+  planImmediateResponse,
+  planResponseHeaders,
+  type ImmediateResponsePlan,
+  type ResponseHeadersPlan,
+} from '../routing/transformPlan.js';
 import type { Logger } from '../telemetry/logger.js';
 import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RequestHeaders, type RequestHeadersView } from './headerMap.js';
 import type { CommonResponse, HttpHeaders, ProcessingRequest, ProcessingResponse, ProtoStruct } from './protocol.js';
-import { encodeProcessingResponse, withResponseHeadersRequested } from './replyEncoder.js';
+import { encodeProcessingResponse, UNCHANGED_REPLY, withResponseHeadersRequested } from './replyEncoder.js';
 import { ATTRIBUTES_KEY } from './requestDecoder.js';
-import type { ResponsePhase } from './responsePhase.js';
+import { encodeResponseHeadersReply, type ResponsePhase } from './responsePhase.js';
 
 export { ATTRIBUTES_KEY };
 
@@ -46,11 +60,20 @@ export interface RequestProcessorDeps {
   /** Namespace of the dynamic metadata Envoy may accept (metadata_options.receiving_namespaces). */
   readonly metadataNamespace?: string | null;
   /**
-   * What the decision asks of the response (transformations, experiments), or null. Called per
-   * request after the decision; the edge keeps the phase and answers Envoy's response_headers
-   * message with it (see responsePhase.ts).
+   * Experiments (src/experiments/recorder.ts): the outcome observer of a request whose matches
+   * put it in an experiment, null for every other request (which then needs no response phase).
+   */
+  readonly experiments?: OutcomeObservers | null;
+  /**
+   * A further response phase for a request (tests, tools), asked after the planned one; or null.
+   * The edge keeps the phase and answers Envoy's response_headers message with it.
    */
   readonly responsePhase?: ((decision: Decision, headers: RequestHeadersView) => ResponsePhase | null) | null;
+}
+
+/** What the request path asks of the experiments recorder. */
+export interface OutcomeObservers {
+  observerFor(snapshot: Snapshot, matches: readonly FlagMatch[]): ResponsePhase['observe'];
 }
 
 /** `source.address` from a ProcessingRequest object's attributes (object form; tests, tools). */
@@ -78,6 +101,16 @@ function metadataFor(plan: MutationPlan, snapshot: Snapshot, stale: boolean, ns:
   return { fields: { [ns]: { structValue: { fields } } } };
 }
 
+function respondMetadata(reply: ImmediateResponsePlan, snapshot: Snapshot, stale: boolean, ns: string): ProtoStruct {
+  const fields: NonNullable<ProtoStruct['fields']> = {
+    respond: { stringValue: reply.flag },
+    status: { numberValue: reply.status },
+    version: { numberValue: snapshot.version ?? -1 },
+    stale: { boolValue: stale },
+  };
+  return { fields: { [ns]: { structValue: { fields } } } };
+}
+
 export function toCommonResponse(plan: MutationPlan): CommonResponse {
   if (plan === NO_MUTATION) return {};
   const response: CommonResponse = {
@@ -91,8 +124,53 @@ export function toCommonResponse(plan: MutationPlan): CommonResponse {
       remove_headers: [...plan.remove],
     },
   };
+  // rewritePath: Envoy lets ext_proc set :path (not the other pseudo-headers); the cleared
+  // route cache makes it route on the new path.
+  if (plan.path !== null) {
+    response.header_mutation!.set_headers!.push({
+      header: { key: ':path', raw_value: Buffer.from(plan.path, 'latin1') },
+      append: { value: false },
+    });
+  }
   if (plan.clearRouteCache) response.clear_route_cache = true;
   return response;
+}
+
+/** The response_headers reply of a planned response-header mutation. */
+export function responseHeadersReply(plan: ResponseHeadersPlan): Buffer {
+  return encodeResponseHeadersReply({
+    set_headers: plan.set.map(([key, value]) => ({
+      header: { key, raw_value: Buffer.from(value, 'latin1') },
+      append: { value: false },
+    })),
+    remove_headers: [...plan.remove],
+  });
+}
+
+/** An immediate_response outcome: the request ends here with the flag's reply. */
+export function immediateOutcome(plan: ImmediateResponsePlan, dynamicMetadata: ProtoStruct | null): HeadersOutcome {
+  const message: ProcessingResponse = {
+    immediate_response: {
+      status: { code: plan.status },
+      headers: {
+        set_headers: plan.headers.map(([key, value]) => ({
+          header: { key, raw_value: Buffer.from(value, 'latin1') },
+          append: { value: false },
+        })),
+      },
+      body: Buffer.from(plan.body, 'utf8'),
+      ...(plan.details !== null ? { details: plan.details } : {}),
+    },
+  };
+  if (dynamicMetadata) message.dynamic_metadata = dynamicMetadata;
+  return Object.freeze({
+    response: {},
+    dynamicMetadata,
+    reply: encodeProcessingResponse(message),
+    immediate: true,
+    responsePhase: null,
+    cluster: null,
+  });
 }
 
 /** The processor's answer to one request-headers message. */
@@ -142,6 +220,14 @@ export function withResponsePhase(outcome: HeadersOutcome, phase: ResponsePhase)
   });
 }
 
+/** The same outcome whose (already requested) response phase also reports to `observe`. */
+function withObserver(outcome: HeadersOutcome, observe: NonNullable<ResponsePhase['observe']>): HeadersOutcome {
+  const phase = outcome.responsePhase;
+  if (phase === null) return withResponsePhase(outcome, { reply: UNCHANGED_REPLY.response_headers, observe });
+  if (phase.observe !== null) throw new Error('the response phase already has an observer');
+  return Object.freeze({ ...outcome, responsePhase: Object.freeze({ reply: phase.reply, observe }) });
+}
+
 let continueUnchanged: HeadersOutcome | null = null;
 /** CONTINUE with no mutation. */
 export function continueUnchangedOutcome(): HeadersOutcome {
@@ -165,6 +251,8 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const { snapshots, extract, routing, metrics, logger } = deps;
   const now = deps.now ?? Date.now;
   const sink = deps.sink ?? null;
+  const experiments = deps.experiments ?? null;
+  const extraPhase = deps.responsePhase ?? null;
   const ns = deps.metadataNamespace === undefined ? 'proflag' : deps.metadataNamespace;
   const decisions = {
     match: batchedChild(metrics.decisions, 'match'),
@@ -174,26 +262,71 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
   const routedByCluster = new Map<string, { inc(): void }>();
   const replies = new WeakMap<Snapshot, Map<string, HeadersOutcome>>();
+  // Immediate replies by the compiled `respond` they send (one per flag or variant), with the
+  // staleness the metadata reports.
+  const immediateReplies = new WeakMap<
+    Snapshot,
+    Map<object, { fresh: HeadersOutcome | null; stale: HeadersOutcome | null }>
+  >();
   const unchanged = continueUnchangedOutcome();
 
+  /** The request mutation (and response phase, when response headers change) of a plan. */
+  function continueOutcome(snapshot: Snapshot, decision: Decision, plan: MutationPlan, stale: boolean): HeadersOutcome {
+    const outcome = headersOutcome(
+      toCommonResponse(plan),
+      ns && decision.matches.length > 0 ? metadataFor(plan, snapshot, stale, ns) : null,
+      plan.cluster,
+    );
+    const response = planResponseHeaders(decision);
+    return response === null
+      ? outcome
+      : withResponsePhase(outcome, { reply: responseHeadersReply(response), observe: null });
+  }
+
   function replyFor(snapshot: Snapshot, decision: Decision, headers: RequestHeadersView): HeadersOutcome {
+    const stale = snapshots.stale;
+    if (decision.respond !== null) return immediateFor(snapshot, decision, stale);
     const routeSent = headers.has(routing.routeHeader);
     const flagsSent = headers.has(routing.flagsHeader);
+    if (decision.rewritePath !== null) {
+      const rawPath = headers.get(':path') ?? null;
+      // A rewritten path is the request's own: such replies are built each time, never cached.
+      if (rewrittenPath(rawPath, decision.rewritePath) !== null) {
+        const plan = planMutation(
+          decision,
+          { routeHeaderSent: routeSent, flagsHeaderSent: flagsSent, rawPath },
+          routing,
+        );
+        return continueOutcome(snapshot, decision, plan, stale);
+      }
+    }
     if (decision.matches.length === 0 && !routeSent && !flagsSent) return unchanged;
-    const stale = snapshots.stale;
     const key = replyKey(decision, routeSent, flagsSent, stale);
     let memo = replies.get(snapshot);
     if (!memo) replies.set(snapshot, (memo = new Map()));
     const hit = memo.get(key);
     if (hit) return hit;
     const plan = planMutation(decision, { routeHeaderSent: routeSent, flagsHeaderSent: flagsSent }, routing);
-    const outcome = headersOutcome(
-      toCommonResponse(plan),
-      ns && decision.matches.length > 0 ? metadataFor(plan, snapshot, stale, ns) : null,
-      plan.cluster,
-    );
+    const outcome = continueOutcome(snapshot, decision, plan, stale);
     if (memo.size >= MAX_CACHED_REPLIES) memo.clear();
     memo.set(key, outcome);
+    return outcome;
+  }
+
+  function immediateFor(snapshot: Snapshot, decision: Decision, stale: boolean): HeadersOutcome {
+    const respond = decision.respond!;
+    let memo = immediateReplies.get(snapshot);
+    if (!memo) immediateReplies.set(snapshot, (memo = new Map()));
+    let entry = memo.get(respond.reply);
+    if (!entry) memo.set(respond.reply, (entry = { fresh: null, stale: null }));
+    const hit = stale ? entry.stale : entry.fresh;
+    if (hit) return hit;
+    const plan = planImmediateResponse(decision);
+    // An unsendable status is refused at load; if one ever got here, the request goes on.
+    const outcome =
+      plan === null ? unchanged : immediateOutcome(plan, ns ? respondMetadata(plan, snapshot, stale, ns) : null);
+    if (stale) entry.stale = outcome;
+    else entry.fresh = outcome;
     return outcome;
   }
 
@@ -203,8 +336,6 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     counter.inc();
   }
 
-  const phaseFor = deps.responsePhase ?? null;
-
   /**
    * Decide for one request's headers. `countedBodyBytes` is the body size counted in the body
    * phase (PROFLAG_BODY_SIZE) for a request that had no content-length.
@@ -213,16 +344,26 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     const started = performance.now();
     try {
       const snapshot = snapshots.current;
-      let profile = extract({ headers, sourceAddress: headers.sourceAddress, nowMs: now() });
+      const nowMs = now();
+      let profile = extract({ headers, sourceAddress: headers.sourceAddress, nowMs });
       if (countedBodyBytes !== undefined && profile.payloadSize === null) {
         profile = { ...profile, payloadSize: countedBodyBytes, sizeBin: sizeBin(countedBodyBytes) };
       }
-      const decision: Decision = decide(snapshot, profile, headers);
+      // The request time feeds the respond buckets: a reply is only sent when one is granted.
+      const decision: Decision = decide(snapshot, profile, headers, nowMs);
       metrics.flagCounters.countDecision(snapshot, decision);
       let outcome = replyFor(snapshot, decision, headers);
-      if (phaseFor !== null) {
-        const phase = phaseFor(decision, headers);
-        if (phase !== null) outcome = withResponsePhase(outcome, phase);
+      if (!outcome.immediate) {
+        // In an experiment: the response's status and timing go to the recorder.
+        const observe =
+          experiments !== null && decision.matches.length > 0
+            ? experiments.observerFor(snapshot, decision.matches)
+            : null;
+        if (observe) outcome = withObserver(outcome, observe);
+        if (extraPhase !== null && outcome.responsePhase === null) {
+          const phase = extraPhase(decision, headers);
+          if (phase !== null) outcome = withResponsePhase(outcome, phase);
+        }
       }
       if (sink) sink(profile);
       (decision.matches.length > 0 ? decisions.match : decisions.nomatch).inc();

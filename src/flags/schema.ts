@@ -134,9 +134,24 @@ const headerSet = (name: z.ZodType<string>) =>
     .refine((r) => Object.keys(r).length <= 32, 'at most 32 headers')
     .default({});
 
+/**
+ * The 200-599 codes of Envoy's envoy.type.v3.StatusCode enum: an immediate_response's status is
+ * that enum, validated `defined_only`, so a code it does not list (418, say) cannot be sent.
+ */
+export const ENVOY_HTTP_STATUSES: ReadonlySet<number> = new Set([
+  200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404,
+  405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 423, 424, 426, 428, 429, 431, 500, 501,
+  502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+
 export const respondSchema = z
   .object({
-    status: z.number().int().min(200, 'a status from 200 to 599').max(599, 'a status from 200 to 599'),
+    status: z
+      .number()
+      .int()
+      .min(200, 'a status from 200 to 599')
+      .max(599, 'a status from 200 to 599')
+      .refine((s) => ENVOY_HTTP_STATUSES.has(s), "a status Envoy's immediate_response can carry (its StatusCode enum)"),
     headers: headerSet(responseHeaderName),
     body: z
       .string()

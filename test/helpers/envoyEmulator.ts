@@ -360,6 +360,8 @@ export class EnvoyEmulator {
     const reply = await awaitReply('');
     if (reply === 'failed-closed') return finish();
     if (reply !== null) {
+      // Envoy applies dynamic_metadata with an immediate_response too (ENVOY-EXTPROC §5).
+      if (reply.dynamic_metadata) outcome.dynamicMetadata = reply.dynamic_metadata as Record<string, unknown>;
       if (reply.immediate_response) return localReply(reply.immediate_response);
       if (!reply.request_headers) {
         if (fail(`spurious reply ${reply.response ?? '(empty)'}`, 500) === 'failed-closed') return finish();

@@ -53,6 +53,22 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (validate !== undefined && validate !== '' && !['auto', 'full', 'basic'].includes(validate)) {
       usageError('PROFLAG_VALIDATE must be auto, full or basic');
     }
+    if (command === 'learner') {
+      // The learner's state is in the sidecar's process: asked over HTTP, no Redis needed.
+      process.stdout.write(await (await import('./learnerCommand.js')).cmdLearner(args, env));
+      return 0;
+    }
+    if (command === 'results') {
+      const { openSession } = await import('./session.js');
+      session = await openSession(env, false);
+      const { resultsCommand } = await import('../../experiments/resultsCommand.js');
+      const out = await resultsCommand(session.client, session.config.prefix, args, {
+        ttlDays: session.config.experimentTtlDays,
+      });
+      process.stdout.write(out.stdout);
+      process.stderr.write(out.stderr);
+      return out.exitCode;
+    }
     const cmd = parseCommand(command, args);
     checkNames(cmd);
     const write = CHANGE_COMMANDS.has(cmd.kind);

@@ -32,6 +32,17 @@ Operations
                           staleness, data-loss alarm, rejected flags with their reasons
   history [NAME] [-n N]   the audit trail, newest first (default: the last 20 changes)
   version                 print <prefix>version
+  learner [--json] [--url http://HOST:PORT]
+                          the learner's state from a sidecar's admin port (GET /learner,
+                          default PROFLAG_ADMIN_ADDR): samples, warm-up, clusters and why
+                          each is not proposed yet
+
+Experiments
+  results NAME [--since DURATION] [--effect RELATIVE] [--json]
+                          per variant: requests, errors, error rate, latency p50/p95/p99;
+                          against control: p-values (two-proportion z-test, Mann-Whitney U),
+                          the sample-ratio check, the requests still needed at 80 % power
+                          (DURATION: 90s, 30m, 1h, 7d; default the whole TTL)
 
 Every change is one atomic step: the document is checked against the flag schema, then one
 Lua script writes it, bumps <prefix>version, publishes on <prefix>changes and appends to the
@@ -57,5 +68,5 @@ A REDIS_URL that names a replica is refused for changes (and read with a warning
 names a Cluster node or a Sentinel is refused with the variables to set instead.
 
 Runs on node 20+ from this checkout (dist/ when built and current, else through tsx).
-Exit status: 0 done, 1 refused or failed, 2 usage error.
+Exit status: 0 done, 1 refused or failed (results: no counts), 2 usage error.
 `;

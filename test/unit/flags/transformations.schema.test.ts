@@ -69,6 +69,12 @@ describe('transformations in the flag schema (CONTRACT §6)', () => {
       'actions.respond.status',
       /200 to 599/,
     ],
+    [
+      "status 418 (not in Envoy's StatusCode enum)",
+      { ...base, ...limit, actions: { respond: { status: 418 } } },
+      'actions.respond.status',
+      /StatusCode enum/,
+    ],
     ['status 42.5', { ...base, ...limit, actions: { respond: { status: 429.5 } } }, 'actions.respond.status', /int/],
     [
       'a body with NUL',
