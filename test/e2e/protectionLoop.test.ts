@@ -1,0 +1,202 @@
+// From a learned anomaly to protection, end to end (issue 9): planted traffic through the Envoy
+// emulator into a sidecar (in-process learner, flags and proposals in a real Redis under a
+// random prefix) → the learner's proposal → `scripts/ffr approve ID NAME --respond 429 --shadow
+// --enable` (the real ffr process) → the shadow count rises in /metrics while nothing is
+// blocked → `scripts/ffr enforce NAME` → the planted requests get 429 and the background passes
+// exactly as before the flag existed → `scripts/ffr history NAME` shows both changes.
+// The scenario is test/e2e/learner.test.ts's (same seed, same pattern).
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PATTERNS } from '../../bench/scenarios/catalog.js';
+import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
+import { startSidecar, type Sidecar } from '../../src/sidecar.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { EnvoyEmulator, type EmulatedOutcome, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import { runFfr } from '../helpers/ffr.js';
+import { metricSum } from '../helpers/proflagProcess.js';
+import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { e2eEnv } from './routingTable.js';
+
+const NAME = 'go-login-block';
+
+function ffr(r: TestRedis, args: string[]) {
+  return runFfr(r, args, { env: { PROFLAG_ACTOR: 'e2e-operator' } });
+}
+
+function emulated(r: RawRequest): EmulatedRequest {
+  const headers: Record<string, string> = {};
+  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
+  if (r.country !== null) headers['x-country'] = r.country;
+  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
+  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
+}
+
+/** Everything Envoy makes of an exchange, without the per-request x-request-id. */
+function wire(o: EmulatedOutcome): string {
+  return JSON.stringify({
+    status: o.status,
+    cluster: o.cluster,
+    path: o.path,
+    upstream: [...o.upstreamHeaders].filter(([k]) => k !== 'x-request-id'),
+    response: [...o.responseHeaders],
+    localReply: o.localReply,
+    body: o.body.toString('latin1'),
+    details: o.details,
+    metadata: o.dynamicMetadata,
+    messages: o.messagesSent,
+    error: o.error,
+  });
+}
+
+async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+describe('learned anomaly → shadow → enforce', () => {
+  let redis: TestRedis;
+  let client: Redis;
+  let sidecar: Sidecar;
+  let envoy: EnvoyEmulator;
+  let now = Date.UTC(2026, 10, 24, 12, 0);
+  const spec: ScenarioSpec = {
+    name: 'e2e',
+    seed: 3,
+    requests: 4_500,
+    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
+  };
+  const planted: RawRequest[] = [];
+  const background: RawRequest[] = [];
+
+  beforeAll(async () => {
+    redis = await testRedis();
+    client = new Redis(redis.url);
+    await client.set(`${redis.prefix}version`, '1');
+    const config = loadConfig(
+      e2eEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_LEARN: 'on',
+        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
+        PROFLAG_LEARN_QUEUE_SIZE: '100000',
+      }),
+    );
+    sidecar = await startSidecar(config, {
+      logger: createLogger('error'),
+      now: () => now,
+      defaultMetrics: false,
+      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
+    });
+    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000, allowModeOverride: true });
+  });
+
+  afterAll(async () => {
+    envoy?.close();
+    await sidecar?.stop(1_000);
+    client?.disconnect();
+    await redis?.cleanup();
+  });
+
+  /** The requests' outcomes, 32 at a time. */
+  async function send(requests: readonly RawRequest[]): Promise<EmulatedOutcome[]> {
+    const out: EmulatedOutcome[] = [];
+    for (let i = 0; i < requests.length; i += 32) {
+      out.push(...(await Promise.all(requests.slice(i, i + 32).map((r) => envoy.request(emulated(r))))));
+    }
+    for (const o of out) expect(o.error).toBeNull();
+    return out;
+  }
+
+  async function evaluations(result: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${sidecar.adminPort}/metrics`)).text();
+    return metricSum(text, 'proflag_flag_evaluations_total', { flag: NAME, result });
+  }
+
+  it('proposes, shadows, then blocks the planted pattern with 429 and leaves the background alone', async () => {
+    const batch: RawRequest[] = [];
+    for (const e of generateScenario(spec)) {
+      (e.label ? planted : background).push(e.request);
+      if (batch.length === 0) now = e.timeMs;
+      batch.push(e.request);
+      if (batch.length === 32) await send(batch.splice(0));
+    }
+    await send(batch.splice(0));
+    await sidecar.learning!.runner.drained();
+
+    const ids = await until('a proposal', async () => {
+      const ids = await client.zrange(`${redis.prefix}proposals`, 0, -1);
+      return ids.length > 0 && ids;
+    });
+    expect(ids).toHaveLength(1);
+    const proposal = JSON.parse((await client.get(`${redis.prefix}proposal:${ids[0]}`))!);
+    expect(proposal).toMatchObject({ profile: { geo: { in: ['BR'] }, endpoint: { in: ['/api/login'] } } });
+
+    // Before any flag: what every request gets (the baseline the background must keep).
+    const sample = background.slice(-600);
+    const baseline = (await send([...planted, ...sample])).map(wire);
+    // The whole planted burst fits the default bucket (100): every one of them must get a 429.
+    expect(planted.length).toBeGreaterThan(50);
+    expect(planted.length).toBeLessThanOrEqual(100);
+
+    // Approve as a shadow 429.
+    const approved = await ffr(redis, ['approve', ids[0]!, NAME, '--respond', '429', '--shadow', '--enable']);
+    expect(approved.stderr).toBe('');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`^approved ${ids[0]} as flag ${NAME}, enabled in shadow mode`));
+    const stored = JSON.parse((await ffr(redis, ['get', NAME, '--raw'])).stdout);
+    expect(stored).toMatchObject({
+      enabled: true,
+      mode: 'shadow',
+      respondLimit: { perSecond: 100 },
+      actions: { respond: { status: 429 } },
+    });
+    await until('the shadow flag in the snapshot', async () =>
+      sidecar.holder.current.flags.some((f) => f.name === NAME && f.mode === 'shadow'),
+    );
+
+    // Shadow: counted for every planted request, nothing blocked, every exchange as before.
+    const shadowBefore = await evaluations('shadow');
+    const shadowed = (await send([...planted, ...sample])).map(wire);
+    const shadowCount = (await evaluations('shadow')) - shadowBefore;
+    expect(shadowCount).toBe(planted.length);
+    expect(shadowed.filter((w, i) => w !== baseline[i])).toEqual([]);
+    expect(await evaluations('match')).toBe(0);
+
+    // Enforce: one atomic change.
+    const enforced = await ffr(redis, ['enforce', NAME]);
+    expect(enforced.code, enforced.stderr).toBe(0);
+    expect(enforced.stdout).toMatch(new RegExp(`^${NAME} is now in enforce mode`));
+    await until('the enforced flag in the snapshot', async () =>
+      sidecar.holder.current.flags.some((f) => f.name === NAME && f.mode === 'enforce'),
+    );
+
+    const blocked = await send(planted);
+    const got429 = blocked.filter((o) => o.localReply && o.status === 429 && o.messagesSent === 1).length;
+    const passedBackground = (await send(sample)).map(wire).filter((w, i) => w === baseline[planted.length + i]).length;
+    console.log(
+      `protection loop: ${planted.length} planted → ${got429} × 429; ${sample.length} background → ${passedBackground} untouched; ` +
+        `shadow count ${shadowCount}`,
+    );
+    expect(got429).toBe(planted.length);
+    expect(passedBackground).toBe(sample.length);
+    expect(await evaluations('match')).toBe(planted.length);
+    expect(await evaluations('respond_limited')).toBe(0);
+
+    // The audit trail: the approval (with what it made of the proposal) and the enforcement.
+    const history = await ffr(redis, ['history', NAME]);
+    expect(history.code).toBe(0);
+    const rows = history.stdout.trim().split('\n').slice(1);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(new RegExp(`e2e-operator\\s+enforce\\s+${NAME}\\s`));
+    expect(rows[1]).toMatch(
+      new RegExp(`e2e-operator\\s+approve\\s+${NAME}\\s.*proposal ${ids[0]}: respond 429 \\(limit 100/s\\), shadow`),
+    );
+  }, 120_000);
+});
