@@ -1,27 +1,15 @@
 // `ffr approve ID NAME --respond STATUS [--per-second N]` (CONTRACT §6): the proposal becomes a
 // flag whose `actions.respond` answers with STATUS, limited by `respondLimit.perSecond`
-// (default 100), in one audited change.
-//
-// Skipped while the flag schema does not know `actions.respond` yet (it is being added on the
-// "flags" branch; until the branches merge, the change path rightly refuses such documents).
-// It enables itself once src/flags/schema.ts accepts them.
+// (default 100), in one audited change; `--route CLUSTER` and `--shadow` likewise.
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFlagValue } from '../../src/flags/schema.js';
 import { redisKeys, type RedisKeys } from '../../src/store/redisKeys.js';
 import { runFfr } from '../helpers/ffr.js';
 import { deletePrefix, testRedis, type TestRedis } from '../helpers/redis.js';
 import { client } from '../helpers/storeFixture.js';
 import { flagJson } from '../helpers/storeKit.js';
 
-const schemaKnowsRespond = parseFlagValue({
-  name: 'probe',
-  enabled: true,
-  respondLimit: { perSecond: 100 },
-  actions: { respond: { status: 429 } },
-}).ok;
-
-describe.skipIf(!schemaKnowsRespond)('ffr approve --respond', () => {
+describe('ffr approve --respond', () => {
   let r: TestRedis;
   let redis: Redis;
   let k: RedisKeys;
@@ -66,5 +54,29 @@ describe.skipIf(!schemaKnowsRespond)('ffr approve --respond', () => {
       actions: { respond: { status: 503 } },
       respondLimit: { perSecond: 100 },
     });
+  });
+
+  it('--route and --shadow: the route action and shadow mode, said in the audit detail', async () => {
+    await redis.set(k.proposal('p-3'), flagJson('learned-third', { enabled: false }));
+    await redis.zadd(k.proposals, Date.now(), 'p-3');
+    const res = await runFfr(r, ['approve', 'p-3', 'quarantine', '--route', 'backend_quarantine', '--shadow']);
+    expect(res).toMatchObject({ code: 0 });
+    expect(res.stdout).toMatch(/^approved p-3 as flag quarantine, disabled in shadow mode: ffr enable quarantine/);
+    expect(JSON.parse((await redis.get(k.flag('quarantine')))!)).toMatchObject({
+      enabled: false,
+      mode: 'shadow',
+      actions: { route: { cluster: 'backend_quarantine' } },
+    });
+    const fields = (await redis.xrevrange(k.audit, '+', '-', 'COUNT', 1))[0]![1];
+    expect(fields[fields.indexOf('detail') + 1]).toBe('proposal p-3: route backend_quarantine, shadow');
+
+    // A status ffr cannot send is refused before anything changes.
+    await redis.set(k.proposal('p-4'), flagJson('learned-fourth', { enabled: false }));
+    await redis.zadd(k.proposals, Date.now(), 'p-4');
+    const bad = await runFfr(r, ['approve', 'p-4', 'teapot', '--respond', '418']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/status/);
+    expect(await redis.exists(k.flag('teapot'))).toBe(0);
+    expect(await redis.zscore(k.proposals, 'p-4')).not.toBeNull();
   });
 });
