@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { EnvoyConfigError, validateBootstrapObject } from '../helpers/envoyConfigValidator.js';
+import { expectTransformationsAllowed } from '../helpers/extProcTransformations.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ENVOY_YAML = path.join(REPO, 'envoy/envoy.yaml');
@@ -145,6 +146,10 @@ describe('what proflag needs from the shipped config', () => {
     const perConnection = options.common_http_protocol_options.max_requests_per_connection;
     expect(perConnection).toBeGreaterThan(0);
     expect(perConnection).toBeLessThan(1000); // nghttp2's RST_STREAM burst (ENVOY-EXTPROC §0)
+  });
+
+  it('lets the transformations through: mode_override, immediate_response, a mutable :path', () => {
+    expectTransformationsAllowed(extProc, 'envoy/envoy.yaml');
   });
 
   it('turns on graceful ext_proc stream close', () => {

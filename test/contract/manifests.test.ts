@@ -16,6 +16,7 @@ import {
   validateManifestFile,
   type ValidatedManifest,
 } from '../helpers/manifestValidator.js';
+import { expectTransformationsAllowed } from '../helpers/extProcTransformations.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DIRS = ['examples/kubernetes', 'examples/istio', 'examples/envoy-gateway'];
@@ -209,6 +210,7 @@ function expectProflagExtProc(ext: Obj, where: string) {
   });
   expect(ext.request_attributes, where).toContain('source.address');
   expect(ext.metadata_options.receiving_namespaces.untyped, where).toEqual(['proflag']);
+  expectTransformationsAllowed(ext, where);
 }
 
 /** The proflag cluster: HTTP/2, recycled before nghttp2's reset budget; returns host and port. */
@@ -392,6 +394,7 @@ describe('Envoy Gateway: what proflag needs', () => {
     expect(ext.failOpen).toBe(true);
     expect(ext.processingMode.request.attributes).toContain('source.address');
     expect(ext.processingMode.response).toBeUndefined(); // response headers only on request
+    expect(ext.processingMode.allowModeOverride).toBe(true);
     expect(ext.metadata.writableNamespaces).toEqual(['proflag']);
     expect(ext.backendSettings.circuitBreaker.maxRequestsPerConnection).toBeLessThan(1000);
     const service = sharedService();
