@@ -242,8 +242,10 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
       sourceAddress = kind === 6 ? `[${ip}]:0` : `${ip}:0`;
     }
     const lookup: HeaderLookup = { get: (n) => map.get(n) };
-    const profile = deps.extract({ headers: lookup, sourceAddress, nowMs: Date.now() });
-    sendJson(res, 200, explain(deps.holder.current, profile, lookup));
+    const nowMs = Date.now();
+    const profile = deps.extract({ headers: lookup, sourceAddress, nowMs });
+    // The respondLimit buckets' clock: without it every `respond` reads as over its limit.
+    sendJson(res, 200, explain(deps.holder.current, profile, lookup, nowMs));
   }
 
   async function experimentsView(res: ServerResponse, name: string | null): Promise<void> {

@@ -391,6 +391,22 @@ describe('transformations as Envoy applies them (file store)', () => {
     expect(pass.path).toBe('/api/login');
   });
 
+  it("the console's explain shows the reply a request would get (it only peeks at the bucket)", async () => {
+    const ask = async () => {
+      const res = await fetch(`http://127.0.0.1:${sidecar.adminPort}/api/explain`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ method: 'POST', path: '/api/login', clientIp: '81.169.145.1' }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as Explained;
+    };
+    for (const explained of [await ask(), await explainOf(sidecar, { ':method': 'POST', ':path': '/api/login' })]) {
+      expect(explained.flags.find((f) => f.name === 'login-block')?.result).toBe('matched');
+      expect(explained.decision.respond).toEqual({ flag: 'login-block', status: 429 });
+    }
+  });
+
   it('rewritePath: the raw :path with its query, clear_route_cache, re-routed on the new path', async () => {
     const { calls, upstream } = recordingUpstream();
     const e = envoy({ upstream });
