@@ -46,8 +46,8 @@ export interface SidecarOptions {
   readonly defaultMetrics?: boolean;
   /** Learner option overrides (tests: a smaller baseline than production's). */
   readonly learner?: LearningOverrides;
-  /** Console overrides (tests: a fixed experiment data set, a faster traffic sampler). */
-  readonly console?: Pick<ConsoleDeps, 'experimentResults' | 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
+  /** Console overrides (tests: faster traffic sampling and proposal polling). */
+  readonly console?: Pick<ConsoleDeps, 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
   /** Serve the admin port (default true; a cluster worker leaves it to the primary). */
   readonly admin?: boolean;
   /**

@@ -50,9 +50,6 @@ import { createUiRoute } from './ui.js';
 
 export const CONSOLE_ACTOR = 'console';
 
-/** Experiment results (the CONTRACT §7 JSON) of one flag, or null when it has none. */
-export type ExperimentResults = (name: string) => Promise<unknown>;
-
 export type StoreKind = 'redis' | 'file';
 
 /** The served snapshot as it changes, where the console runs beside it (one process). */
@@ -73,8 +70,6 @@ export interface ConsoleDeps {
   /** Swaps as they happen (one process). Without it the console asks the serving processes
    *  what they serve every `servedPollMs` while a page listens. */
   readonly watch?: ServedWatch | null;
-  /** Overrides the serving processes' experiment reports (tests). */
-  readonly experimentResults?: ExperimentResults | null;
   /** Default: a connection of its own (role `console`) when the store is Redis. */
   readonly redis?: RedisClient | null;
   readonly uiDir?: string;
@@ -253,7 +248,7 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
       store: b.storeKind,
       tokenRequired: auth.tokenRequired,
       changes: b.changes !== null,
-      experimentResults: b.storeKind === 'redis' || Boolean(deps.experimentResults),
+      experimentResults: b.storeKind === 'redis',
       learner: deps.recent !== null,
       preview: deps.recent !== null,
       trafficSource: traffic.source,
@@ -330,16 +325,15 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
     sendJson(res, 200, (await serving.askOne('explain', input)).value as Explanation);
   }
 
-  /** The report of one experiment: the override, else a serving process's (undefined: no Redis). */
+  /** The report of one experiment from a serving process (null: no outcomes yet; undefined: no Redis). */
   async function report(name: string): Promise<unknown> {
-    if (deps.experimentResults) return deps.experimentResults(name);
     return (await serving.askOne('experimentReport', { flag: name })).value;
   }
 
   async function experimentsView(res: ServerResponse, name: string | null): Promise<void> {
     const { experiments } = await servedFlags();
     const b = await getBackend();
-    const resultsAvailable = b.storeKind === 'redis' || Boolean(deps.experimentResults);
+    const resultsAvailable = b.storeKind === 'redis';
     if (name === null) {
       sendJson(res, 200, { experiments, resultsAvailable });
       return;
