@@ -23,8 +23,6 @@
 //   GET  /api/audit?name=&limit=        the audit trail, newest first
 //   GET  /api/events                    server-sent events (events.ts)
 //   POST|DELETE /api/session            log in / out of the console (auth.ts)
-import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlagChanges, type AuditEntry } from '../changes/index.js';
 import type { Config } from '../config/config.js';
@@ -39,13 +37,15 @@ import { throughChangePath } from './apiChanges.js';
 import { guardrailHistory, readSeries, seriesWindow, withSeries } from './apiExperiments.js';
 import { lastChanges, type LastChange } from './apiFlags.js';
 import { HttpError, queryOf, readJsonObject, sendError, sendJson } from './apiHttp.js';
+import { explainInputOf } from './apiExplain.js';
+import { proposalsCheck, runWhileListening, servedCheck, type LiveCheck } from './apiLive.js';
 import type { RecentProfiles } from './apiPreview.js';
 import { approveDetail, approvedDocument, parseApproveRequest, ProposalViews } from './apiProposals.js';
 import type { EvaluationCount, ServedFlags, ServedSummary } from './apiServed.js';
 import { TrafficSampler } from './apiTraffic.js';
 import { createAdminAuth } from './auth.js';
 import { EventHub } from './events.js';
-import type { ExplainInput, ServingProcesses } from './servingTopics.js';
+import type { ServingProcesses } from './servingTopics.js';
 import { createUiRoute } from './ui.js';
 
 export const CONSOLE_ACTOR = 'console';
@@ -150,68 +150,16 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
   };
   const unwatch = deps.watch?.onSwap(publishServed) ?? null;
 
-  // Without a watch (a cluster's primary): what each serving process serves, checked while a
-  // page listens. A `flags` event goes out whenever any of them moved, so the last one comes
-  // after the last worker swapped and the page's read then sees the new flags wherever it lands.
-  let lastServed: string | null = null;
-  const checkServed = async (): Promise<void> => {
-    const answers = (await serving.askAll('servedSummary')).filter((a) => a.ok);
-    if (answers.length === 0) return;
-    const summaries = answers.map((a) => (a as { value: ServedSummary }).value);
-    const key = JSON.stringify(answers.map((a, i) => [a.worker, summaries[i]]));
-    if (key === lastServed) return;
-    const first = lastServed === null;
-    lastServed = key;
-    const versions = summaries.map((s) => s.version).filter((v): v is number => v !== null);
-    const summary: ServedSummary = {
-      version: versions.length > 0 ? Math.min(...versions) : null,
-      flags: summaries[0]!.flags,
-      rejected: summaries[0]!.rejected,
-      compiledAt: Math.max(...summaries.map((s) => s.compiledAt)),
-    };
-    if (first) lastVersion = summary.version;
-    else publishServed(summary);
-  };
-
-  // Proposals are written by learners without a publish: look for changes while a page listens.
-  let lastDigest: string | null = null;
-  const pollProposals = async (): Promise<void> => {
-    const { changes } = await getBackend();
-    if (!changes) return;
-    const stored = await changes.reads.proposals();
-    const digest = createHash('sha1').update(JSON.stringify(stored)).digest('hex');
-    // The first digest after a page connects is published too: a proposal written between
-    // that page's first read and this poll is not missed.
-    if (digest !== lastDigest) events.publish('proposals', { digest });
-    lastDigest = digest;
-  };
-
-  const pollers: Array<{ every: number; run: () => Promise<void>; busy: boolean; timer: NodeJS.Timeout | null }> = [
-    { every: deps.proposalPollMs ?? 500, run: pollProposals, busy: false, timer: null },
+  const checks: LiveCheck[] = [
+    proposalsCheck(
+      deps.proposalPollMs ?? 500,
+      async () => (await getBackend()).changes?.reads ?? null,
+      (digest) => events.publish('proposals', { digest }),
+    ),
   ];
-  if (!deps.watch) pollers.push({ every: deps.servedPollMs ?? 250, run: checkServed, busy: false, timer: null });
-  const tick = (p: (typeof pollers)[number]) => {
-    if (p.busy) return;
-    p.busy = true;
-    // Redis or the workers away: the pages say so on their next read; try again next round.
-    void p
-      .run()
-      .catch(() => {})
-      .finally(() => (p.busy = false));
-  };
-  events.onClients((n) => {
-    for (const p of pollers) {
-      if (n > 0 && p.timer === null) {
-        p.timer = setInterval(() => tick(p), p.every);
-        p.timer.unref();
-        tick(p);
-      } else if (n === 0 && p.timer !== null) {
-        clearInterval(p.timer);
-        p.timer = null;
-        lastDigest = null;
-      }
-    }
-  });
+  // Without a watch (a cluster's primary), ask the serving processes while a page listens.
+  if (!deps.watch) checks.push(servedCheck(deps.servedPollMs ?? 250, serving, publishServed));
+  const stopChecks = runWhileListening(events, checks);
 
   const audit = async (count: number): Promise<AuditEntry[]> => {
     const { changes } = await getBackend();
@@ -299,29 +247,7 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
   }
 
   async function explainRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonObject(req);
-    const headers: Record<string, string> = {};
-    const method = typeof body.method === 'string' && body.method !== '' ? body.method.toUpperCase() : 'GET';
-    const path = typeof body.path === 'string' && body.path !== '' ? body.path : '/';
-    const given = body.headers;
-    if (given && typeof given === 'object' && !Array.isArray(given)) {
-      for (const [k, v] of Object.entries(given)) if (typeof v === 'string') headers[k.toLowerCase()] = v;
-    } else if (typeof given === 'string') {
-      for (const line of given.split(/\r?\n/)) {
-        const colon = line.indexOf(':', 1);
-        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
-    }
-    headers[':method'] = method;
-    headers[':path'] = path;
-    let sourceAddress: string | null = null;
-    if (typeof body.clientIp === 'string' && body.clientIp.trim() !== '') {
-      const ip = body.clientIp.trim();
-      const kind = isIP(ip);
-      if (kind === 0) throw new HttpError(400, 'clientIp: an IPv4 or IPv6 address', 'bad-request');
-      sourceAddress = kind === 6 ? `[${ip}]:0` : `${ip}:0`;
-    }
-    const input: ExplainInput = { headers, sourceAddress };
+    const input = explainInputOf(await readJsonObject(req));
     sendJson(res, 200, (await serving.askOne('explain', input)).value as Explanation);
   }
 
@@ -477,7 +403,7 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
       closed = true;
       unwatch?.();
       traffic.stop();
-      for (const p of pollers) if (p.timer) clearInterval(p.timer);
+      stopChecks();
       events.close();
       ownRedis?.disconnect();
     },
