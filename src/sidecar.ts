@@ -10,6 +10,7 @@ import { startAdminServer } from './admin/adminServer.js';
 import { openConsole, type ConsoleDeps } from './admin/api.js';
 import { FlagCatalog } from './admin/apiCatalog.js';
 import { RecentProfiles } from './admin/apiPreview.js';
+import { summaryOf } from './admin/apiServed.js';
 import { localServing, readinessOf, type ServingState } from './admin/servingTopics.js';
 import { createRequestProcessor } from './extproc/requestProcessor.js';
 import { startExtProcServer } from './extproc/server.js';
@@ -45,8 +46,8 @@ export interface SidecarOptions {
   readonly defaultMetrics?: boolean;
   /** Learner option overrides (tests: a smaller baseline than production's). */
   readonly learner?: LearningOverrides;
-  /** Console overrides (tests: a fixed experiment data set, a faster traffic sampler). */
-  readonly console?: Pick<ConsoleDeps, 'experimentResults' | 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
+  /** Console overrides (tests: faster traffic sampling and proposal polling). */
+  readonly console?: Pick<ConsoleDeps, 'trafficIntervalMs' | 'proposalPollMs' | 'uiDir'>;
   /** Serve the admin port (default true; a cluster worker leaves it to the primary). */
   readonly admin?: boolean;
   /**
@@ -147,20 +148,24 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     extract,
     registry: metrics.registry,
     experiments: experiments?.runtime ?? null,
+    catalog,
+    storeKind: store.kind,
   };
+  const servingHere = localServing(serving);
   // The console lives where the admin port is served by this process (a cluster worker leaves
-  // the admin port to the primary, and the console is not served there yet).
+  // the admin port to the primary, whose console asks the workers: cluster/primary.ts).
   const operatorConsole =
     options.admin === false
       ? null
       : openConsole(config, {
-          holder,
-          registry: metrics.registry,
-          extract,
+          serving: servingHere,
           logger,
           storeKind: store.kind,
-          catalog,
           recent,
+          watch: {
+            current: () => summaryOf(holder.current),
+            onSwap: (listener) => holder.onSwap((next) => listener(summaryOf(next))),
+          },
           ...options.console,
         });
   const admin =
@@ -171,7 +176,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
           ...(operatorConsole ? { guard: operatorConsole.guard } : {}),
           registry: metrics.registry,
           readiness: () => readinessOf(holder),
-          serving: localServing(serving),
+          serving: servingHere,
           learnerState: () => learning?.report() ?? null,
         }).catch(async (err: unknown) => {
           await operatorConsole?.close(); // its timers and Redis connection

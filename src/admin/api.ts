@@ -1,7 +1,13 @@
 // The operator console's server side: the JSON API under /api (which scripts could use as
 // well), the live event stream, the page at /ui, and the guard in front of them all
-// (auth.ts). sidecar.ts builds it with openConsole() and hands `routes` and `guard` to the
-// admin server.
+// (auth.ts). sidecar.ts (one process) and cluster/primary.ts (PROFLAG_WORKERS > 1) build it
+// with openConsole() and hand `routes` and `guard` to the admin server.
+//
+// What needs a served snapshot (flags, explain, counters, experiment reports) is asked of the
+// serving processes through their topics (servingTopics.ts, apiServed.ts): answered in place
+// in one process, over IPC by a worker in a cluster. What lives in Redis (proposals, audit,
+// replicas, experiment minutes) is read, and every change written, by the console itself
+// through the shared change path (src/changes/), over its own connection.
 //
 // Endpoints (JSON; shapes in docs/console.md):
 //   GET  /api/capabilities              what this build and store can do (buttons follow it)
@@ -13,59 +19,65 @@
 //   POST /api/proposals/:id/approve     {as: disabled|enabled|shadow-block|route, name?, ...}
 //   POST /api/proposals/:id/reject
 //   POST /api/explain                   {method, path, headers, clientIp} → profile, scores, decision
-//   GET  /api/experiments[/:name]       experiment flags; results (CONTRACT §7) and guardrail history
+//   GET  /api/experiments[/:name]       experiment flags; results (CONTRACT §7) over time, guardrails
 //   GET  /api/audit?name=&limit=        the audit trail, newest first
 //   GET  /api/events                    server-sent events (events.ts)
 //   POST|DELETE /api/session            log in / out of the console (auth.ts)
-import { isIP } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Cluster, Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
+import { FlagChanges, type AuditEntry } from '../changes/index.js';
 import type { Config } from '../config/config.js';
-import type { ProfileExtractor } from '../extproc/requestProcessor.js';
-import type { HeaderLookup } from '../features/profile.js';
-import { learnerRedis } from '../learner/learning.js';
-import { explain } from '../matcher/explain.js';
-import { redisKeys, type RedisKeys } from '../store/redisKeys.js';
-import type { SnapshotHolder } from '../store/snapshotHolder.js';
+import type { TripRecord } from '../experiments/core/report.js';
+import { experimentKeys } from '../experiments/keys.js';
+import { readTrips } from '../experiments/reader.js';
+import type { Explanation } from '../matcher/explain.js';
+import { createRedisClient, type RedisClient } from '../store/redisConnection.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AdminRoute } from './adminServer.js';
-import type { FlagCatalog } from './apiCatalog.js';
-import { createLuaChangeGateway, type ChangeGateway } from './apiChanges.js';
-import { flagsView, lastChanges, type LastChange } from './apiFlags.js';
+import { throughChangePath } from './apiChanges.js';
+import { guardrailHistory, readSeries, seriesWindow, withSeries } from './apiExperiments.js';
+import { lastChanges, type LastChange } from './apiFlags.js';
 import { HttpError, queryOf, readJsonObject, sendError, sendJson } from './apiHttp.js';
+import { explainInputOf } from './apiExplain.js';
+import { proposalsCheck, runWhileListening, servedCheck, type LiveCheck } from './apiLive.js';
 import type { RecentProfiles } from './apiPreview.js';
-import { approvedDocument, parseApproveRequest, probeSchema, ProposalViews } from './apiProposals.js';
-import { proposalsDigest, readAudit, readProposals, readReplicaStatuses, readVersion } from './apiRedis.js';
+import { approveDetail, approvedDocument, parseApproveRequest, ProposalViews } from './apiProposals.js';
+import type { EvaluationCount, ServedFlags, ServedSummary } from './apiServed.js';
 import { TrafficSampler } from './apiTraffic.js';
 import { createAdminAuth } from './auth.js';
 import { EventHub } from './events.js';
+import type { ServingProcesses } from './servingTopics.js';
 import { createUiRoute } from './ui.js';
 
 export const CONSOLE_ACTOR = 'console';
 
-/** Experiment results (the CONTRACT §7 JSON) of one flag, or null when it has none. */
-export type ExperimentResults = (name: string) => Promise<unknown>;
+export type StoreKind = 'redis' | 'file';
+
+/** The served snapshot as it changes, where the console runs beside it (one process). */
+export interface ServedWatch {
+  current(): ServedSummary;
+  /** Calls `listener` after each swap; returns the unsubscribe. */
+  onSwap(listener: (summary: ServedSummary) => void): () => void;
+}
 
 export interface ConsoleDeps {
-  readonly holder: SnapshotHolder;
-  readonly registry: Registry;
-  readonly extract: ProfileExtractor;
+  /** The serving processes' topics: in place (one process) or over IPC (workers). */
+  readonly serving: ServingProcesses;
   readonly logger: Logger;
-  readonly storeKind: 'redis' | 'file';
-  readonly catalog: FlagCatalog;
+  /** The serving processes' store; null: ask them (the primary of a cluster does). */
+  readonly storeKind: StoreKind | null;
   /** Recent sampled profiles for the proposal preview (null when the learner is off). */
   readonly recent: RecentProfiles | null;
-  /** The experiments module's results function, once wired (else the page asks /experiments/NAME). */
-  readonly experimentResults?: ExperimentResults | null;
-  /** Default: the Lua change path over the console's own Redis connection. */
-  readonly changes?: ChangeGateway | null;
-  /** Default: a connection like the learner's (same topology); null with the file store. */
-  readonly redis?: Redis | Cluster | null;
+  /** Swaps as they happen (one process). Without it the console asks the serving processes
+   *  what they serve every `servedPollMs` while a page listens. */
+  readonly watch?: ServedWatch | null;
+  /** Default: a connection of its own (role `console`) when the store is Redis. */
+  readonly redis?: RedisClient | null;
   readonly uiDir?: string;
   readonly trafficIntervalMs?: number;
   /** How often the proposals are checked for changes while a page listens. Default 500 ms. */
   readonly proposalPollMs?: number;
+  /** How often the served snapshots are checked while a page listens (no `watch`). Default 250 ms. */
+  readonly servedPollMs?: number;
 }
 
 export interface Console {
@@ -76,76 +88,90 @@ export interface Console {
   close(): Promise<void>;
 }
 
+interface Backend {
+  readonly storeKind: StoreKind;
+  readonly redis: RedisClient | null;
+  readonly changes: FlagChanges | null;
+}
+
 const FLAG_ACTIONS = new Set(['enable', 'disable', 'shadow', 'enforce']);
 const AUDIT_WINDOW = 2_000;
 
 export function openConsole(config: Config, deps: ConsoleDeps): Console {
   const log = deps.logger.child({ component: 'console' });
-  const keys: RedisKeys = redisKeys(config.prefix);
-  const ownRedis = deps.redis === undefined && deps.storeKind === 'redis';
-  const redis = deps.redis !== undefined ? deps.redis : ownRedis ? learnerRedis(config, 'proflag:console') : null;
-  if (ownRedis) redis?.on('error', () => {}); // reads and changes report their own failures
-  const changes = deps.changes !== undefined ? deps.changes : redis ? createLuaChangeGateway(redis, keys) : null;
-  const caps = probeSchema();
+  const { serving } = deps;
   const auth = createAdminAuth({ token: config.adminToken, adminAddr: config.adminAddr });
   const proposals = new ProposalViews(deps.recent, config.tz);
-  const events = new EventHub({ hello: () => ({ version: deps.holder.current.version }) });
+  let lastVersion: number | null = deps.watch?.current().version ?? null;
+  const events = new EventHub({ hello: () => ({ version: lastVersion }) });
+  const ui = createUiRoute(deps.uiDir ? { dir: deps.uiDir } : {});
+  let closed = false;
+
+  // The store kind decides whether there is a Redis to read and change: known at once in one
+  // process; in a cluster's primary, asked of the first worker that answers.
+  let ownRedis: RedisClient | null = null;
+  let backend: Promise<Backend> | null = null;
+  const open = (storeKind: StoreKind): Backend => {
+    let redis = deps.redis ?? null;
+    if (deps.redis === undefined && storeKind === 'redis' && !closed) {
+      redis = ownRedis = createRedisClient(config, { role: 'console', lazyConnect: false });
+      ownRedis.on('error', () => {}); // reads and changes report their own failures
+    }
+    return { storeKind, redis, changes: redis ? new FlagChanges(redis, config.prefix) : null };
+  };
+  const getBackend = (): Promise<Backend> => {
+    backend ??= (async () => {
+      if (deps.storeKind !== null) return open(deps.storeKind);
+      const answer = await serving.askOne('storeKind').catch(() => null);
+      const kind = answer?.value;
+      if (kind !== 'redis' && kind !== 'file') {
+        backend = null; // ask again next time
+        throw new HttpError(503, 'no serving process has started yet; try again in a moment', 'unavailable');
+      }
+      return open(kind);
+    })();
+    return backend;
+  };
+  if (deps.storeKind !== null) void getBackend();
+
   const traffic = new TrafficSampler({
-    registry: deps.registry,
+    async read() {
+      const answers = await serving.askAll('flagEvaluations');
+      return answers.flatMap((a) => (a.ok ? [{ worker: a.worker, counts: a.value as EvaluationCount[] | null }] : []));
+    },
     ...(deps.trafficIntervalMs ? { intervalMs: deps.trafficIntervalMs } : {}),
     onChange: () => events.publish('traffic', { at: Date.now() }),
   });
   traffic.start();
-  const ui = createUiRoute(deps.uiDir ? { dir: deps.uiDir } : {});
 
-  const unswap = deps.holder.onSwap((next) =>
-    events.publish('flags', {
-      version: next.version,
-      flags: next.flagCount,
-      rejected: next.rejected.length,
-      compiledAt: next.compiledAt,
-    }),
-  );
-
-  // Proposals are written by learners without a publish: look for changes while a page listens.
-  let pollTimer: NodeJS.Timeout | null = null;
-  let lastDigest: string | null = null;
-  let polling = false;
-  const pollProposals = async (): Promise<void> => {
-    if (!redis || polling) return;
-    polling = true;
-    try {
-      const digest = await proposalsDigest(redis, keys);
-      // The first digest after a page connects is published too: a proposal written between
-      // that page's first read and this poll is not missed.
-      if (digest !== lastDigest) events.publish('proposals', { digest });
-      lastDigest = digest;
-    } catch {
-      // Redis away: the flags page says so; try again next round.
-    } finally {
-      polling = false;
-    }
+  const publishServed = (summary: ServedSummary): void => {
+    lastVersion = summary.version;
+    events.publish('flags', summary);
   };
-  events.onClients((n) => {
-    if (n > 0 && pollTimer === null && redis) {
-      pollTimer = setInterval(() => void pollProposals(), deps.proposalPollMs ?? 500);
-      pollTimer.unref();
-      void pollProposals();
-    } else if (n === 0 && pollTimer !== null) {
-      clearInterval(pollTimer);
-      pollTimer = null;
-      lastDigest = null;
-    }
-  });
+  const unwatch = deps.watch?.onSwap(publishServed) ?? null;
+
+  const checks: LiveCheck[] = [
+    proposalsCheck(
+      deps.proposalPollMs ?? 500,
+      async () => (await getBackend()).changes?.reads ?? null,
+      (digest) => events.publish('proposals', { digest }),
+    ),
+  ];
+  // Without a watch (a cluster's primary), ask the serving processes while a page listens.
+  if (!deps.watch) checks.push(servedCheck(deps.servedPollMs ?? 250, serving, publishServed));
+  const stopChecks = runWhileListening(events, checks);
+
+  const audit = async (count: number): Promise<AuditEntry[]> => {
+    const { changes } = await getBackend();
+    return changes ? changes.reads.audit(count) : [];
+  };
 
   // The last change of each flag, from the audit trail, read again when the version moves.
   let changesCache: { version: number | null; map: Map<string, LastChange> } | null = null;
-  const flagChanges = async (): Promise<Map<string, LastChange>> => {
-    const version = deps.holder.current.version;
-    if (!redis) return new Map();
+  const flagChanges = async (version: number | null): Promise<Map<string, LastChange>> => {
     if (changesCache && changesCache.version === version) return changesCache.map;
     try {
-      const map = lastChanges(await readAudit(redis, keys, AUDIT_WINDOW));
+      const map = lastChanges(await audit(AUDIT_WINDOW));
       changesCache = { version, map };
       return map;
     } catch {
@@ -153,64 +179,66 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
     }
   };
 
-  const needRedis = (): Redis | Cluster => {
-    if (!redis)
-      throw new HttpError(409, 'this sidecar serves the file store: proposals and changes need Redis', 'no-redis');
-    return redis;
-  };
-  const needChanges = (): ChangeGateway => {
+  const servedFlags = async (): Promise<ServedFlags> =>
+    (await serving.askOne('consoleFlags', { tz: config.tz })).value as ServedFlags;
+
+  const needChanges = async (): Promise<FlagChanges> => {
+    const { changes } = await getBackend();
     if (!changes)
       throw new HttpError(409, 'this sidecar serves the file store: edit the flag files instead', 'no-redis');
     return changes;
   };
+  const needReads = async () => (await needChanges()).reads;
 
-  const capabilities = () => ({
-    store: deps.storeKind,
-    tokenRequired: auth.tokenRequired,
-    changes: changes !== null,
-    shadow: caps.shadow,
-    respond: caps.respond,
-    experimentSchema: caps.experiment,
-    experimentResults: Boolean(deps.experimentResults),
-    learner: deps.recent !== null,
-    preview: deps.recent !== null,
-    trafficSource: traffic.source,
-    actor: CONSOLE_ACTOR,
-  });
+  const capabilities = async () => {
+    const b = await getBackend();
+    return {
+      store: b.storeKind,
+      tokenRequired: auth.tokenRequired,
+      changes: b.changes !== null,
+      experimentResults: b.storeKind === 'redis',
+      learner: deps.recent !== null,
+      preview: deps.recent !== null,
+      trafficSource: traffic.source,
+      workers: serving.count,
+      actor: CONSOLE_ACTOR,
+    };
+  };
 
   async function flagAction(res: ServerResponse, name: string, action: string): Promise<void> {
-    if ((action === 'shadow' || action === 'enforce') && !caps.shadow) {
-      throw new HttpError(409, 'this sidecar build has no shadow mode yet (CONTRACT §6)', 'capability-missing');
-    }
-    const result = await needChanges().updateFlag(
-      name,
-      (doc) => {
-        if (action === 'enable' || action === 'disable') {
-          const want = action === 'enable';
-          return doc.enabled === want ? null : { ...doc, enabled: want };
-        }
-        const current = doc.mode === 'shadow' ? 'shadow' : 'enforce';
-        return current === action ? null : { ...doc, mode: action };
-      },
-      { actor: CONSOLE_ACTOR, action },
+    const changes = await needChanges();
+    const ctx = { actor: CONSOLE_ACTOR };
+    const result = await throughChangePath(() =>
+      action === 'enable' || action === 'disable'
+        ? changes.setEnabled(name, action === 'enable', ctx)
+        : changes.setMode(name, action === 'shadow' ? 'shadow' : 'enforce', ctx),
     );
-    if (result) log.info({ actor: CONSOLE_ACTOR, action, flag: name, version: result.version }, 'console change');
-    sendJson(res, 200, { ok: true, changed: result !== null, version: result?.version ?? null });
+    const version = result.changed ? result.version : null;
+    if (result.changed) log.info({ actor: CONSOLE_ACTOR, action, flag: name, version }, 'console change');
+    sendJson(res, 200, { ok: true, changed: result.changed, version });
   }
 
   async function proposalAction(req: IncomingMessage, res: ServerResponse, id: string, action: string): Promise<void> {
-    const gateway = needChanges();
+    const changes = await needChanges();
     if (action === 'reject') {
-      const { version } = await gateway.rejectProposal(id, { actor: CONSOLE_ACTOR });
+      const { version } = await throughChangePath(() => changes.reject(id, { actor: CONSOLE_ACTOR }));
       log.info({ actor: CONSOLE_ACTOR, action, proposal: id, version }, 'console change');
       sendJson(res, 200, { ok: true, version });
       return;
     }
     const request = parseApproveRequest(await readJsonObject(req));
-    const result = await gateway.approveProposal(id, (proposal) => approvedDocument(proposal, request, caps), {
-      actor: CONSOLE_ACTOR,
-      force: request.force === true,
-    });
+    const result = await throughChangePath(() =>
+      changes.approve(
+        id,
+        {
+          ...(request.name !== undefined ? { name: request.name } : {}),
+          enable: request.as !== 'disabled',
+          force: request.force === true,
+          mutate: (proposal) => approvedDocument(proposal, request),
+        },
+        { actor: CONSOLE_ACTOR, detail: `proposal ${id} ${approveDetail(request)}` },
+      ),
+    );
     log.info(
       { actor: CONSOLE_ACTOR, action, proposal: id, flag: result.name, version: result.version, as: request.as },
       'console change',
@@ -219,90 +247,84 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
   }
 
   async function explainRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonObject(req);
-    const map = new Map<string, string>();
-    const method = typeof body.method === 'string' && body.method !== '' ? body.method.toUpperCase() : 'GET';
-    const path = typeof body.path === 'string' && body.path !== '' ? body.path : '/';
-    map.set(':method', method);
-    map.set(':path', path);
-    const headers = body.headers;
-    if (headers && typeof headers === 'object' && !Array.isArray(headers)) {
-      for (const [k, v] of Object.entries(headers)) if (typeof v === 'string') map.set(k.toLowerCase(), v);
-    } else if (typeof headers === 'string') {
-      for (const line of headers.split(/\r?\n/)) {
-        const colon = line.indexOf(':', 1);
-        if (colon > 0) map.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-      }
-    }
-    let sourceAddress: string | null = null;
-    if (typeof body.clientIp === 'string' && body.clientIp.trim() !== '') {
-      const ip = body.clientIp.trim();
-      const kind = isIP(ip);
-      if (kind === 0) throw new HttpError(400, 'clientIp: an IPv4 or IPv6 address', 'bad-request');
-      sourceAddress = kind === 6 ? `[${ip}]:0` : `${ip}:0`;
-    }
-    const lookup: HeaderLookup = { get: (n) => map.get(n) };
-    const nowMs = Date.now();
-    const profile = deps.extract({ headers: lookup, sourceAddress, nowMs });
-    // The respondLimit buckets' clock: without it every `respond` reads as over its limit.
-    sendJson(res, 200, explain(deps.holder.current, profile, lookup, nowMs));
+    const input = explainInputOf(await readJsonObject(req));
+    sendJson(res, 200, (await serving.askOne('explain', input)).value as Explanation);
+  }
+
+  /** The report of one experiment from a serving process (null: no outcomes yet; undefined: no Redis). */
+  async function report(name: string): Promise<unknown> {
+    return (await serving.askOne('experimentReport', { flag: name })).value;
   }
 
   async function experimentsView(res: ServerResponse, name: string | null): Promise<void> {
-    const snapshot = deps.holder.current;
-    const defs = deps.catalog.definitions(snapshot) as ReadonlyArray<{ name: string; experiment?: unknown }>;
+    const { experiments } = await servedFlags();
+    const b = await getBackend();
+    const resultsAvailable = b.storeKind === 'redis';
     if (name === null) {
-      const list = defs
-        .filter((d) => d.experiment && typeof d.experiment === 'object')
-        .map((d) => ({ name: d.name, experiment: d.experiment }));
-      sendJson(res, 200, { experiments: list, resultsAvailable: Boolean(deps.experimentResults) });
+      sendJson(res, 200, { experiments, resultsAvailable });
       return;
     }
-    const def = defs.find((d) => d.name === name);
-    if (!def) throw new HttpError(404, `no flag '${name}'`, 'not-found');
+    const def = experiments.find((d) => d.name === name);
+    if (!def) throw new HttpError(404, `no experiment flag '${name}'`, 'not-found');
+    let results = await report(name);
+    let trips: readonly TripRecord[] = [];
     let guardrails: unknown[] = [];
-    if (redis) {
-      try {
-        guardrails = (await readAudit(redis, keys, AUDIT_WINDOW)).filter(
-          (e) => e.name === name && (e.reason === 'guardrail' || /guardrail/i.test(`${e.action} ${e.detail}`)),
+    if (results !== null && typeof results === 'object') {
+      const r = results as Record<string, unknown>;
+      if (Array.isArray(r.trips)) trips = r.trips as TripRecord[];
+      const window = seriesWindow(r);
+      if (b.redis && window) {
+        const series = await readSeries(
+          b.redis,
+          config.prefix,
+          name,
+          window.generation,
+          window.fromMinute,
+          window.toMinute,
         );
-      } catch {
-        guardrails = [];
+        results = withSeries(r, series);
       }
     }
-    const results = deps.experimentResults ? await deps.experimentResults(name) : null;
+    if (b.redis) {
+      if (trips.length === 0) trips = await readTrips(b.redis, experimentKeys(config.prefix), name);
+      guardrails = guardrailHistory(name, await audit(AUDIT_WINDOW), trips);
+    }
     sendJson(res, 200, {
       name,
-      experiment: def.experiment ?? null,
-      resultsAvailable: Boolean(deps.experimentResults),
-      results,
+      experiment: def.experiment,
+      resultsAvailable,
+      results: results ?? null,
       guardrails,
     });
   }
 
   async function replicas(res: ServerResponse): Promise<void> {
     const now = Date.now();
-    if (!redis) {
-      const s = deps.holder.sync;
+    const { changes } = await getBackend();
+    if (!changes) {
+      const answers = await serving.askAll('consoleFlags', { tz: config.tz });
       sendJson(res, 200, {
-        version: s.version,
-        replicas: [{ replica: 'this sidecar', ...s, rejected: deps.holder.current.rejected, self: true }],
+        version: lastVersion,
         source: 'local',
+        replicas: answers.flatMap((a) => {
+          if (!a.ok) return [];
+          const served = a.value as ServedFlags;
+          const replica = a.worker === null ? 'this sidecar' : `worker ${a.worker}`;
+          return [{ replica, ...served.sync, rejected: served.view.rejected, self: true }];
+        }),
       });
       return;
     }
-    const [version, statuses] = await Promise.all([readVersion(redis, keys), readReplicaStatuses(redis, keys)]);
+    const [version, statuses] = await Promise.all([changes.reads.version(), changes.reads.replicas()]);
     sendJson(res, 200, {
       version,
       now,
       source: 'redis',
-      replicas: statuses
-        .filter((s): s is Record<string, unknown> => s !== null && typeof s === 'object')
-        .map((s) => ({
-          ...s,
-          ageMs: typeof s.lastSyncAt === 'number' ? Math.max(0, now - s.lastSyncAt) : null,
-          self: s.pid === process.pid,
-        })),
+      replicas: statuses.map((s) => ({
+        ...s,
+        ageMs: typeof s.lastSyncAt === 'number' ? Math.max(0, now - s.lastSyncAt) : null,
+        self: s.pid === process.pid,
+      })),
     });
   }
 
@@ -316,22 +338,22 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
     if (get && parts.length === 1) {
       switch (head) {
         case 'capabilities':
-          return sendJson(res, 200, capabilities());
+          return sendJson(res, 200, await capabilities());
         case 'flags': {
-          const snapshot = deps.holder.current;
-          const defs = deps.catalog.knows(snapshot) ? deps.catalog.definitions(snapshot) : null;
-          return sendJson(res, 200, {
-            ...flagsView(snapshot, defs, config.tz, await flagChanges()),
-            sync: deps.holder.sync,
-          });
+          const served = await servedFlags();
+          lastVersion = served.view.version;
+          const changes = await flagChanges(served.view.version);
+          const flags = served.view.flags.map((f) => ({ ...f, lastChange: changes.get(f.name) ?? null }));
+          return sendJson(res, 200, { ...served.view, flags, sync: served.sync });
         }
         case 'replicas':
           return replicas(res);
         case 'traffic':
           return sendJson(res, 200, traffic.history());
         case 'proposals': {
-          if (!redis) return sendJson(res, 200, { available: false, proposals: [], samples: null });
-          const views = proposals.build(await readProposals(redis, keys));
+          const { changes } = await getBackend();
+          if (!changes) return sendJson(res, 200, { available: false, proposals: [], samples: null });
+          const views = proposals.build(await changes.reads.proposals());
           const samples = deps.recent ? { size: deps.recent.size, capacity: deps.recent.capacity } : null;
           return sendJson(res, 200, { available: true, proposals: views, samples });
         }
@@ -341,7 +363,7 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
           const q = queryOf(req);
           const limit = Math.min(1_000, Math.max(1, Number(q.get('limit') ?? 50) || 50));
           const name = q.get('name');
-          const entries = await readAudit(needRedis(), keys, name ? AUDIT_WINDOW : limit);
+          const entries = await (await needReads()).audit(name ? AUDIT_WINDOW : limit);
           return sendJson(res, 200, {
             entries: (name ? entries.filter((e) => e.name === name) : entries).slice(0, limit),
           });
@@ -378,11 +400,12 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
     guard: auth.guard,
     events,
     async close() {
-      unswap();
+      closed = true;
+      unwatch?.();
       traffic.stop();
-      if (pollTimer) clearInterval(pollTimer);
+      stopChecks();
       events.close();
-      if (ownRedis) redis?.disconnect();
+      ownRedis?.disconnect();
     },
   };
 }

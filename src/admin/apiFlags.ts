@@ -3,7 +3,7 @@
 import type { FlagDefinition } from '../flags/schema.js';
 import type { Snapshot } from '../matcher/snapshot.js';
 import { describeActions, describeProfile, type DescribableFlag } from './apiDescribe.js';
-import type { AuditEntry } from './apiRedis.js';
+import type { AuditEntry } from '../changes/index.js';
 
 export interface LastChange {
   readonly version: number | null;
@@ -68,11 +68,11 @@ export function lastChanges(entries: readonly AuditEntry[]): Map<string, LastCha
   for (const e of entries) {
     if (e.name === '' || out.has(e.name)) continue;
     out.set(e.name, {
-      version: e.after === '' ? null : Number(e.after),
+      version: Number.isFinite(e.after) ? e.after : null,
       who: e.who,
       action: e.action,
       time: e.time,
-      detail: e.detail,
+      detail: e.detail ?? '',
     });
   }
   return out;

@@ -1,37 +1,10 @@
 // Proposals as the console shows them (evidence, the range in words, the traffic preview) and
 // the flag document each approve button writes (CONTRACT §2, §6).
-import { KNOWN_FLAG_FIELDS, parseFlagValue } from '../flags/schema.js';
+import type { FlagDocument, StoredProposal } from '../changes/index.js';
 import type { Snapshot } from '../matcher/snapshot.js';
-import type { FlagDocumentJson } from './apiChanges.js';
 import { describeProfile, type DescribableFlag } from './apiDescribe.js';
 import { HttpError } from './apiHttp.js';
 import { compileRange, previewRange, type RangePreview, type RecentProfiles } from './apiPreview.js';
-import type { StoredProposal } from './apiRedis.js';
-
-/** What the flag schema on this build accepts, probed once (the buttons follow it). */
-export interface SchemaCapabilities {
-  /** `mode: "shadow" | "enforce"` (CONTRACT §6). */
-  readonly shadow: boolean;
-  /** `actions.respond` with `respondLimit` (CONTRACT §6). */
-  readonly respond: boolean;
-  /** The `experiment` block (CONTRACT §7). */
-  readonly experiment: boolean;
-}
-
-export function probeSchema(): SchemaCapabilities {
-  const block = parseFlagValue({
-    name: 'capability-probe',
-    enabled: false,
-    mode: 'shadow',
-    respondLimit: { perSecond: 1 },
-    actions: { respond: { status: 429 } },
-  });
-  return {
-    shadow: KNOWN_FLAG_FIELDS.has('mode'),
-    respond: block.ok && KNOWN_FLAG_FIELDS.has('respondLimit') && KNOWN_FLAG_FIELDS.has('mode'),
-    experiment: KNOWN_FLAG_FIELDS.has('experiment'),
-  };
-}
 
 export interface ProposalEvidence {
   readonly support: number | null;
@@ -82,6 +55,7 @@ function evidenceOf(doc: Record<string, unknown>): ProposalEvidence {
 }
 
 interface CachedPreview {
+  /** The document as read (a changed proposal compiles again). */
   readonly text: string;
   readonly compiled: Snapshot | { error: string };
   preview: RangePreview | null;
@@ -112,15 +86,7 @@ export class ProposalViews {
 
   #view(p: StoredProposal, now: number): ProposalView {
     const base = { id: p.id, createdAt: p.createdAt };
-    let doc: Record<string, unknown> | null = null;
-    if (p.text !== null) {
-      try {
-        const v: unknown = JSON.parse(p.text);
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) doc = v as Record<string, unknown>;
-      } catch {
-        doc = null;
-      }
-    }
+    const doc = p.document;
     if (doc === null) {
       return {
         ...base,
@@ -129,12 +95,13 @@ export class ProposalViews {
         evidence: evidenceOf({}),
         profile: [],
         preview: null,
-        problem: p.text === null ? 'the proposal document is gone' : 'the proposal document is not a JSON object',
+        problem: 'the proposal document is gone or not a JSON object',
       };
     }
+    const text = JSON.stringify(doc);
     let cached = this.#cache.get(p.id);
-    if (!cached || cached.text !== p.text) {
-      cached = { text: p.text!, compiled: compileRange(doc), preview: null, generation: -1, at: 0 };
+    if (!cached || cached.text !== text) {
+      cached = { text, compiled: compileRange(doc), preview: null, generation: -1, at: 0 };
       this.#cache.set(p.id, cached);
     }
     const compiled = cached.compiled;
@@ -159,6 +126,9 @@ export class ProposalViews {
     };
   }
 }
+
+/** A shadow block's respond limit when the request names none (per replica). */
+export const DEFAULT_BLOCK_PER_SECOND = 100;
 
 /** The ways to approve (one button each in the console). */
 export type ApproveAs = 'disabled' | 'enabled' | 'shadow-block' | 'route';
@@ -202,46 +172,42 @@ export function parseApproveRequest(body: Record<string, unknown>): ApproveReque
   return out;
 }
 
-/** The flag document an approval writes, from the stored proposal. */
-export function approvedDocument(
-  proposal: FlagDocumentJson,
-  req: ApproveRequest,
-  caps: SchemaCapabilities,
-): { document: FlagDocumentJson; detail: string } {
-  const doc: FlagDocumentJson = { ...proposal };
+/** The flag document an approval writes, from the stored proposal (CONTRACT §2, §6). */
+export function approvedDocument(proposal: FlagDocument, req: ApproveRequest): FlagDocument {
+  const doc: FlagDocument = { ...proposal };
   if (req.name !== undefined) doc.name = req.name;
   const actions = { ...((doc.actions as Record<string, unknown> | undefined) ?? {}) };
   switch (req.as) {
     case 'disabled':
       doc.enabled = false;
-      return { document: doc, detail: 'disabled' };
+      return doc;
     case 'enabled':
       doc.enabled = true;
-      return { document: doc, detail: 'enabled' };
-    case 'shadow-block': {
-      if (!caps.respond) {
-        throw new HttpError(
-          409,
-          'this sidecar build cannot block yet: its flag schema has no mode/respond (CONTRACT §6)',
-          'capability-missing',
-        );
-      }
-      const perSecond = req.perSecond ?? 100;
+      return doc;
+    case 'shadow-block':
       doc.enabled = true;
       doc.mode = 'shadow';
-      doc.respondLimit = { perSecond };
+      doc.respondLimit = { perSecond: req.perSecond ?? DEFAULT_BLOCK_PER_SECOND };
       doc.actions = { ...actions, respond: { status: 429 } };
-      return { document: doc, detail: `as shadow block 429 (at most ${perSecond}/s)` };
-    }
-    case 'route': {
+      return doc;
+    case 'route':
       if (!req.cluster) throw new HttpError(400, 'cluster: needed to approve as a route', 'bad-request');
-      if (req.shadow && !caps.shadow) {
-        throw new HttpError(409, 'this sidecar build has no shadow mode yet (CONTRACT §6)', 'capability-missing');
-      }
       doc.enabled = true;
       if (req.shadow) doc.mode = 'shadow';
       doc.actions = { ...actions, route: { cluster: req.cluster } };
-      return { document: doc, detail: `as route to ${req.cluster}${req.shadow ? ' (shadow)' : ''}` };
-    }
+      return doc;
+  }
+}
+
+/** How the approval reads in the audit entry's detail (after "proposal ID"). */
+export function approveDetail(req: ApproveRequest): string {
+  switch (req.as) {
+    case 'disabled':
+    case 'enabled':
+      return req.as;
+    case 'shadow-block':
+      return `as shadow block 429 (at most ${req.perSecond ?? DEFAULT_BLOCK_PER_SECOND}/s)`;
+    case 'route':
+      return `as route to ${req.cluster ?? ''}${req.shadow ? ' (shadow)' : ''}`;
   }
 }

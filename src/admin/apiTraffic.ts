@@ -1,22 +1,19 @@
-// Per-flag traffic over the last minutes, for the console's sparklines: the per-flag counters
-// of /metrics sampled every few seconds into a small ring of deltas.
+// Per-flag traffic over the last minutes, for the console's sparklines: the per-flag counter
+// `proflag_flag_evaluations_total{flag,variant,result}` (CONTRACT §8) of every serving process,
+// sampled every few seconds into a small ring of deltas per flag and result (`match`: the flag
+// applied; `shadow`: it matched in shadow mode; the other results as the counter names them).
 //
-// Source, best first:
-//   - `proflag_flag_evaluations_total{flag,variant,result}` (CONTRACT §8), once it exists in the
-//     registry: requests per flag and result (matched, shadow, ...);
-//   - until then `proflag_routed_total{cluster}`: requests routed per cluster, shown for each
-//     flag that routes there (shared between flags that route to one cluster; the page says so).
-import type { Registry } from 'prom-client';
+// Deltas are taken per process and series, then added: a worker that restarts (its counters
+// start from zero) costs no negative step and no double count, only what it counted between
+// its last reading and its end.
+import type { EvaluationCount } from './apiServed.js';
 
-export const EVALUATIONS_METRIC = 'proflag_flag_evaluations_total';
-export const ROUTED_METRIC = 'proflag_routed_total';
-
-export type TrafficSource = 'evaluations' | 'routed' | 'none';
+export type TrafficSource = 'evaluations' | 'none';
 
 export interface TrafficSeries {
-  /** Requests per interval, oldest first (aligned with `times`). */
+  /** Requests per interval over every result, oldest first (aligned with `times`). */
   readonly total: number[];
-  /** The same split by the counter's `result` label (evaluations only). */
+  /** The same split by the counter's `result` label. */
   readonly byResult: Record<string, number[]>;
 }
 
@@ -25,12 +22,19 @@ export interface TrafficHistory {
   readonly intervalMs: number;
   /** End of each interval, epoch ms. */
   readonly times: number[];
-  /** Evaluations: by flag name. Routed: by cluster name. */
+  /** By flag name. */
   readonly series: Record<string, TrafficSeries>;
 }
 
+/** One process's counters (worker null: this process). Null counts: the metric is missing there. */
+export interface ProcessCounts {
+  readonly worker: string | null;
+  readonly counts: readonly EvaluationCount[] | null;
+}
+
 export interface TrafficSamplerOptions {
-  readonly registry: Registry;
+  /** Reads every serving process's counters. */
+  readonly read: () => Promise<readonly ProcessCounts[]>;
   /** Default 2,000 ms. */
   readonly intervalMs?: number;
   /** Intervals kept. Default 150 (5 minutes at 2 s). */
@@ -42,24 +46,19 @@ export interface TrafficSamplerOptions {
   readonly now?: () => number;
 }
 
-interface MetricValue {
-  readonly labels: Record<string, string | number | undefined>;
-  readonly value: number;
-}
-
 export class TrafficSampler {
   readonly #o: Required<Omit<TrafficSamplerOptions, 'onChange'>> & { onChange: (() => void) | null };
   #source: TrafficSource = 'none';
   #times: number[] = [];
   #series = new Map<string, { total: number[]; byResult: Map<string, number[]> }>();
-  /** Last cumulative value per raw series key. */
+  /** Last cumulative value per process and raw series. */
   #last = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
 
   constructor(options: TrafficSamplerOptions) {
     this.#o = {
-      registry: options.registry,
+      read: options.read,
       intervalMs: options.intervalMs ?? 2_000,
       points: options.points ?? 150,
       maxSeries: options.maxSeries ?? 5_000,
@@ -89,39 +88,34 @@ export class TrafficSampler {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
-      const evaluations = this.#o.registry.getSingleMetric(EVALUATIONS_METRIC);
-      const routed = this.#o.registry.getSingleMetric(ROUTED_METRIC);
-      const source: TrafficSource = evaluations ? 'evaluations' : routed ? 'routed' : 'none';
-      if (source !== this.#source) {
-        // A new source starts a new history (the series mean something else).
-        this.#source = source;
-        this.#times = [];
-        this.#series.clear();
-        this.#last.clear();
+      let processes: readonly ProcessCounts[];
+      try {
+        processes = await this.#o.read();
+      } catch {
+        processes = []; // no process answered: an interval without counts
       }
-      const metric = evaluations ?? routed;
-      const values: readonly MetricValue[] = metric ? ((await metric.get()).values as MetricValue[]) : [];
-      this.#append(values, source);
+      if (processes.some((p) => p.counts !== null)) this.#source = 'evaluations';
+      this.#append(processes);
     } finally {
       this.#ticking = false;
     }
   }
 
-  #append(values: readonly MetricValue[], source: TrafficSource): void {
+  #append(processes: readonly ProcessCounts[]): void {
     const first = this.#times.length === 0 && this.#last.size === 0;
     const deltas = new Map<string, Map<string, number>>();
-    for (const v of values) {
-      const name = String((source === 'evaluations' ? v.labels.flag : v.labels.cluster) ?? '');
-      if (name === '') continue;
-      const result = source === 'evaluations' ? String(v.labels.result ?? 'matched') : 'routed';
-      const key = `${name}\0${String(v.labels.variant ?? '')}\0${result}`;
-      const before = this.#last.get(key);
-      this.#last.set(key, v.value);
-      // A counter that went down was reset: count what it holds now.
-      const delta = before === undefined ? (first ? 0 : v.value) : v.value >= before ? v.value - before : v.value;
-      let byResult = deltas.get(name);
-      if (!byResult) deltas.set(name, (byResult = new Map()));
-      byResult.set(result, (byResult.get(result) ?? 0) + delta);
+    for (const p of processes) {
+      for (const v of p.counts ?? []) {
+        if (v.flag === '') continue;
+        const key = `${p.worker ?? ''}\0${v.flag}\0${v.variant}\0${v.result}`;
+        const before = this.#last.get(key);
+        this.#last.set(key, v.value);
+        // A counter that went down was reset: count what it holds now.
+        const delta = before === undefined ? (first ? 0 : v.value) : v.value >= before ? v.value - before : v.value;
+        let byResult = deltas.get(v.flag);
+        if (!byResult) deltas.set(v.flag, (byResult = new Map()));
+        byResult.set(v.result, (byResult.get(v.result) ?? 0) + delta);
+      }
     }
     const n = this.#times.length;
     this.#times.push(this.#o.now());

@@ -13,6 +13,8 @@ import type { HeaderLookup } from '../features/profile.js';
 import { explain, type Explanation } from '../matcher/explain.js';
 import type { ExperimentReport } from '../experiments/core/report.js';
 import type { SnapshotHolder } from '../store/snapshotHolder.js';
+import type { FlagCatalog } from './apiCatalog.js';
+import { evaluationCounts, servedFlags, summaryOf } from './apiServed.js';
 
 /** What a serving process lends to the topics below. */
 export interface ServingState {
@@ -23,6 +25,9 @@ export interface ServingState {
   readonly experiments?: {
     report(flag: string, options: { sinceMs?: number; relativeEffect?: number }): Promise<ExperimentReport | null>;
   } | null;
+  /** The console's reads (apiServed.ts): every definition behind each snapshot, the store kind. */
+  readonly catalog?: FlagCatalog | null;
+  readonly storeKind?: 'redis' | 'file';
 }
 
 /** GET /experiments/NAME's question to a serving process. */
@@ -87,6 +92,14 @@ export const SERVING_TOPICS = {
     const { flag, ...options } = payload as ExperimentReportInput;
     return s.experiments.report(flag, options);
   },
+  /** The console (api.ts): every flag in words, the sync state, the experiment flags. */
+  consoleFlags: (s: ServingState, payload: unknown) =>
+    servedFlags(s.holder, s.catalog ?? null, (payload as { tz: string }).tz),
+  /** The console's live events: what is served now (version, counts, compile time). */
+  servedSummary: (s: ServingState) => summaryOf(s.holder.current),
+  /** The console's sparklines: proflag_flag_evaluations_total of this process. */
+  flagEvaluations: (s: ServingState) => evaluationCounts(s.registry),
+  storeKind: (s: ServingState) => s.storeKind ?? null,
 } satisfies Record<string, (state: ServingState, payload: unknown) => unknown>;
 
 export type ServingTopic = keyof typeof SERVING_TOPICS;

@@ -11,10 +11,15 @@
 //             sidecar's memory and Redis connections for a debugging route), and the answer
 //             comes from the code and snapshot that actually serve traffic
 //   /healthz  the primary itself
+//   /ui, /api the operator console (admin/api.ts): its snapshot reads go to the workers through
+//             the same topics, its Redis reads and changes through a connection of its own, and
+//             its live events come from asking the workers what they serve while a page listens
 import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import type { Config } from '../config/config.js';
 import { startAdminServer, type MetricsSource } from '../admin/adminServer.js';
+import { openConsole } from '../admin/api.js';
+import { RecentProfiles } from '../admin/apiPreview.js';
 import type { ReadinessState, ServingAnswer, ServingProcesses, ServingTopic } from '../admin/servingTopics.js';
 import type { RunningProcess } from '../processRunner.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -46,6 +51,8 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
   }
 
   const intake = new SampleIntake(config, { logger, metrics });
+  // The console's proposal preview: the samples the workers forward to the one learner.
+  const recent = config.learn ? new RecentProfiles() : null;
   const lastMetrics = new WeakMap<AskChannel, MetricJson[]>();
   let retired: MetricJson[] = [];
   let retiring: Promise<void> = Promise.resolve();
@@ -57,7 +64,10 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     logger,
     onMessage(_slot, msg) {
       if (msg.proflag === 'learning') intake.onLearning(msg.storeKind);
-      else if (msg.proflag === 'samples') intake.onSamples(msg.profiles);
+      else if (msg.proflag === 'samples') {
+        if (recent) for (const profile of msg.profiles) recent.add(profile);
+        intake.onSamples(msg.profiles);
+      }
     },
     onUp(_slot, port) {
       grpcPort = port;
@@ -119,6 +129,13 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     return combineReadiness(slots, supervisor.restarts);
   };
 
+  // The store kind is the workers' (asked once one serves): storeKind null.
+  const operatorConsole = openConsole(config, { serving, logger, storeKind: null, recent });
+  const closeConsole = async () => {
+    await operatorConsole.close();
+    recent?.close();
+  };
+
   // The admin port first: if it cannot listen, no worker has been forked for nothing. Routes
   // that need a worker's state ask through `serving`; data the primary keeps itself (the one
   // learner: intake.learner) is handed to routes here, as sidecar.ts hands its own.
@@ -127,11 +144,16 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     readiness,
     serving,
     learnerState: () => intake.learning?.report() ?? null,
+    routes: operatorConsole.routes,
+    guard: operatorConsole.guard,
+  }).catch(async (err: unknown) => {
+    await closeConsole();
+    throw err;
   });
   try {
     await supervisor.start();
   } catch (err) {
-    await Promise.allSettled([admin.close(), intake.stop()]);
+    await Promise.allSettled([admin.close(), intake.stop(), closeConsole()]);
     throw err;
   }
   logger.info(
@@ -143,6 +165,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     async stop() {
       // Workers first (they drain their streams and close their stores), then what they fed.
       await supervisor.stop(5_000);
+      await closeConsole();
       await Promise.allSettled([admin.close(), intake.stop()]);
       logger.info('proflag stopped');
     },

@@ -1,7 +1,8 @@
 // The operator console in a real browser: Debian's headless Chromium driven by playwright-core
-// against a real sidecar (Redis store, in-process learner, PROFLAG_ADMIN_TOKEN set), with
-// traffic through the Envoy-emulating client. One browser for the whole file; screenshots go
-// to test/browser/artifacts/ (PROFLAG_DOCS_SCREENSHOT=1 also refreshes docs/console.png).
+// against a real sidecar (Redis store, in-process learner, experiments with guardrails,
+// PROFLAG_ADMIN_TOKEN set), with traffic through the Envoy-emulating client. One browser for
+// the whole file; screenshots go to test/browser/artifacts/ (PROFLAG_DOCS_SCREENSHOT=1 also
+// refreshes docs/console.png).
 import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,8 +12,11 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERNS } from '../../bench/scenarios/catalog.js';
 import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
-import { probeSchema } from '../../src/admin/apiProposals.js';
 import { loadConfig } from '../../src/config/config.js';
+import { counterField } from '../../src/experiments/core/counts.js';
+import { bucketOf } from '../../src/experiments/core/histogram.js';
+import { experimentGeneration } from '../../src/experiments/core/spec.js';
+import { experimentKeys, minuteOf } from '../../src/experiments/keys.js';
 import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -23,8 +27,6 @@ import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { chromiumAvailable, ensureUiBuilt, launchChromium, screenshot, type TestBrowser } from './chromium.js';
 
 const TOKEN = 'console-test-token-0123456789';
-/** The flag schema accepts `mode: shadow` with `actions.respond` (the "flags" branch). */
-const BLOCK_READY = probeSchema().respond;
 const FIXTURES = fileURLToPath(new URL('../fixtures/console/', import.meta.url));
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
 
@@ -34,6 +36,15 @@ function emulated(r: RawRequest): EmulatedRequest {
   if (r.country !== null) headers['x-country'] = r.country;
   if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
   return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
+}
+
+/** Form controls without a label, an aria-label or (buttons) text. */
+function unlabeledControls(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') ||
+                        (el.tagName === 'BUTTON' && el.textContent.trim() !== '')))
+      .map((el) => el.outerHTML.slice(0, 80))`);
 }
 
 async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
@@ -57,7 +68,9 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
   let page: Page;
   let base: string;
   let now = Date.UTC(2026, 10, 24, 12, 0);
-  const experimentResults = JSON.parse(readFileSync(join(FIXTURES, 'experiment-results.json'), 'utf8')) as unknown;
+  const experimentCounts = JSON.parse(readFileSync(join(FIXTURES, 'experiment-counts.json'), 'utf8')) as {
+    variants: Array<{ name: string; requests: number[]; errors: number[]; latencyMs: Array<[number, number]> }>;
+  };
   const spec: ScenarioSpec = {
     name: 'console',
     seed: 3,
@@ -84,14 +97,6 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     const experimentFlag = await readFile(join(FIXTURES, 'experiment-flag.json'), 'utf8');
     await client.set(`${redis.prefix}flag:checkout-experiment`, JSON.stringify(JSON.parse(experimentFlag)));
     await client.set(`${redis.prefix}version`, '1');
-    // A guardrail's audit entry, as the experiments module writes it through the change path.
-    await client.xadd(
-      `${redis.prefix}audit`,
-      '*',
-      ...['who', 'guardrail', 'action', 'update', 'name', 'checkout-experiment', 'before', '1', 'after', '1'],
-      ...['time', String(Date.UTC(2026, 10, 24, 12, 5)), 'detail', 'treatment weight 50 → 0: error rate +100 %'],
-      ...['reason', 'guardrail'],
-    );
     const config = loadConfig(
       e2eEnv({
         REDIS_URL: redis.url,
@@ -100,6 +105,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
         PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
         PROFLAG_LEARN_QUEUE_SIZE: '100000',
         PROFLAG_ADMIN_TOKEN: TOKEN,
+        PROFLAG_GUARDRAIL_INTERVAL_MS: '1000',
       }),
     );
     sidecar = await startSidecar(config, {
@@ -107,10 +113,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
       now: () => now,
       defaultMetrics: false,
       learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
-      console: {
-        trafficIntervalMs: 500,
-        experimentResults: async (name) => (name === 'checkout-experiment' ? experimentResults : null),
-      },
+      console: { trafficIntervalMs: 500 },
     });
     base = `http://127.0.0.1:${sidecar.adminPort}`;
     envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
@@ -222,8 +225,9 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
       for (const o of out) expect(o.error).toBeNull();
       batch.length = 0;
     };
+    const ordinary: RawRequest[] = [];
     for (const e of generateScenario(spec)) {
-      if (e.label) planted.push(e.request);
+      (e.label ? planted : ordinary).push(e.request);
       if (e.request.userAgent) rawUserAgents.add(e.request.userAgent);
       rawIps.add(e.request.sourceAddress.replace(/:\d+$/, ''));
       if (batch.length === 0) now = e.timeMs;
@@ -241,19 +245,20 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     expect(text).toMatch(/UA family like Go-http-client, country BR, POST \/api\/login/);
     expect(text).toMatch(/Clients\s*\n?\s*\d{2,}/);
     expect(text).toMatch(/country BR/);
-    const preview = /would have matched ([\d,]+) of the last ([\d,]+) sampled requests/.exec(text);
-    expect(preview, text).not.toBeNull();
-    const matched = Number(preview![1]!.replace(/,/g, ''));
-    const of = Number(preview![2]!.replace(/,/g, ''));
-    expect(matched).toBeGreaterThan(0);
-    expect(matched).toBeLessThan(of);
-    const caps = (await (await api('/api/capabilities', { headers: bearer })).json()) as { respond: boolean };
-    const block = card.getByRole('button', { name: 'Approve as shadow block (429)' });
-    if (!caps.respond) {
-      // Until the transformations schema merges, the button says why it cannot work.
-      await expect(block.isDisabled()).resolves.toBe(true);
-      await expect(card.innerText()).resolves.toMatch(/no mode\/respond in its flag schema/);
-    }
+    expect(text).toMatch(/would have matched [\d,]+ of the last [\d,]+ sampled requests/);
+    // The preview ring keeps the first 100 sampled requests of each second, so what it holds
+    // after the burst depends on the machine's speed. A quiet second then gets 40 planted and
+    // 40 ordinary requests (all of them kept): the range must catch some of them, not all.
+    await new Promise((res) => setTimeout(res, 1_100));
+    batch.push(...planted.slice(-40), ...ordinary.slice(-40));
+    await send();
+    const previewed = await until('a preview of the recent samples', async () => {
+      const m = /would have matched ([\d,]+) of the last ([\d,]+) sampled requests/.exec(await card.innerText());
+      const matched = Number(m?.[1]?.replace(/,/g, '') ?? 0);
+      return matched >= 38 && { matched, of: Number(m![2]!.replace(/,/g, '')) };
+    });
+    expect(previewed.matched).toBeLessThan(previewed.of);
+    await expect(card.getByRole('button', { name: 'Approve as shadow block (429)' }).isEnabled()).resolves.toBe(true);
     await screenshot(page, 'proposals');
 
     const before = await envoy.request(emulated(planted[0]!));
@@ -308,21 +313,80 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     expect(leakedIp).toEqual([]);
   });
 
-  it('renders the experiment page from a fixed data set', async () => {
+  it('renders the experiment page from a fixed data set, and the guardrail that data trips', async () => {
+    // Six minutes of outcomes, written where the experiments flusher writes them; the report,
+    // the p-values and the guardrail are the sidecar's own (GET /experiments/NAME, the runner).
+    const flag = 'checkout-experiment';
+    const keys = experimentKeys(redis.prefix);
+    const shares = experimentCounts.variants.map((v) => ({ name: v.name, share: 0.5 }));
+    const generation = experimentGeneration('control', shares);
+    const guardrails = [{ metric: 'errorRate', maxRelativeIncrease: 0.1, minRequests: 500, pValue: 0.01 }];
+    const first = minuteOf(Date.now()) - 6;
+    const multi = client.multi();
+    multi.hset(keys.generations(flag), {
+      [generation]: JSON.stringify({ flag, control: 'control', variants: shares, guardrails }),
+      [`${generation}:since`]: String(first),
+      [`${generation}:last`]: String(first + 5),
+    });
+    for (const v of experimentCounts.variants) {
+      v.requests.forEach((n, i) => {
+        const bucket = keys.bucket(flag, first + i);
+        multi.hincrby(bucket, counterField(generation, v.name, 'n'), n);
+        multi.hincrby(bucket, counterField(generation, v.name, '5xx'), v.errors[i]!);
+        let left = n;
+        v.latencyMs.forEach(([ms, share], j) => {
+          const k = j === v.latencyMs.length - 1 ? left : Math.round(n * share);
+          left -= k;
+          multi.hincrby(bucket, counterField(generation, v.name, `h${bucketOf(ms)}`), k);
+        });
+      });
+    }
+    await multi.exec();
+    const versionBefore = Number(await client.get(`${redis.prefix}version`));
+
     await page.getByRole('link', { name: 'Experiments' }).click();
-    const x = page.locator('article[data-experiment="checkout-experiment"]');
+    const x = page.locator(`article[data-experiment="${flag}"]`);
+    // Treatment errs twice as often as control: the errorRate guardrail (+10 % at most) trips
+    // within a second, through the change path, and the page shows it without a reload.
+    const guardrailRows = x.locator('table.guardrails tbody tr');
+    await guardrailRows.first().waitFor({ timeout: 15_000 });
+    const row = await guardrailRows.first().innerText();
+    expect(row).toMatch(/treatment\s+errorRate/);
+    expect(row).toMatch(/guardrail/);
+    expect(row).toContain(`${versionBefore} → ${versionBefore + 1}`);
+    const stored = JSON.parse((await client.get(`${redis.prefix}flag:${flag}`))!) as {
+      variants: Array<{ name: string; weight: number }>;
+    };
+    expect(stored.variants.find((v) => v.name === 'treatment')!.weight).toBe(0);
+
+    // The figures: totals by hand, the statistics as the module's own report has them.
+    const report = (await (await api(`/experiments/${flag}`)).json()) as {
+      generation: string;
+      variants: Array<{ name: string; vsControl: { errorRatePValue: number | null; latencyPValue: number | null } }>;
+      srm: { pValue: number; mismatch: boolean };
+    };
+    expect(report.generation).toBe(generation);
+    const p = (v: number | null) => (v === null ? '–' : v < 0.0001 ? '< 0.0001' : v.toFixed(4));
+    const treatmentReport = report.variants.find((v) => v.name === 'treatment')!;
     await x.locator('table.variants').waitFor();
     const control = x.locator('tr[data-variant="control"]');
     const treatment = x.locator('tr[data-variant="treatment"]');
     await expect(control.locator('.requests').innerText()).resolves.toBe('12,000');
     await expect(treatment.locator('.requests').innerText()).resolves.toBe('11,800');
-    await expect(control.locator('.error-rate').innerText()).resolves.toBe('1.00 %');
-    await expect(treatment.locator('.error-rate').innerText()).resolves.toBe('2.00 %');
+    await expect(control.locator('.error-rate').innerText()).resolves.toBe('1.00 %'); // 120 / 12,000
+    await expect(treatment.locator('.error-rate').innerText()).resolves.toBe('2.00 %'); // 236 / 11,800
+    // z = 0.01 / sqrt(p̄(1 − p̄)(1/12,000 + 1/11,800)) with p̄ = 356/23,800: z ≈ 6.4, p ≈ 2e-10.
     await expect(treatment.locator('.p-error').innerText()).resolves.toBe('< 0.0001');
-    await expect(treatment.locator('.p-latency').innerText()).resolves.toBe('0.2345');
+    expect(p(treatmentReport.vsControl.errorRatePValue)).toBe('< 0.0001');
+    await expect(treatment.locator('.p-latency').innerText()).resolves.toBe(p(treatmentReport.vsControl.latencyPValue));
     await expect(control.locator('.p-error').innerText()).resolves.toBe('–');
-    await expect(x.locator('.srm').innerText()).resolves.toMatch(/p = 0\.1936, ✓ no mismatch/);
-    // Three plots over time, one line per variant, each with its values as a table.
+    // 12,000 against 11,800 at 50/50: χ² = 2 · 100² / 11,900 ≈ 1.68, p ≈ 0.19.
+    expect(report.srm.mismatch).toBe(false);
+    await expect(x.locator('.srm').innerText()).resolves.toMatch(
+      new RegExp(`p = ${report.srm.pValue.toFixed(4).replace('.', '\\.')}, ✓ no mismatch`),
+    );
+    // Three plots over time, one line per variant, each with its values as a table: one row
+    // per minute of the data set (read from the per-minute buckets, not from the report).
     const charts = x.locator('figure.chart');
     await expect(charts.count()).resolves.toBe(3);
     for (let i = 0; i < 3; i++) {
@@ -330,13 +394,15 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
       await expect(charts.nth(i).locator('details tbody tr').count()).resolves.toBe(6);
     }
     await expect(charts.nth(0).locator('figcaption').innerText()).resolves.toBe('Requests per minute');
-    await charts.nth(1).locator('summary').click();
-    // 12:03: control 20 of 1,980, treatment 45 of 1,990.
-    await expect(charts.nth(1).locator('details tbody tr').nth(3).innerText()).resolves.toMatch(
-      /12:03\s+1\.0 %\s+2\.3 %/,
+    const hhmm = (minute: number) => new Date(minute * 60_000).toISOString().slice(11, 16);
+    await charts.nth(0).locator('summary').click();
+    await expect(charts.nth(0).locator('details tbody tr').nth(0).innerText()).resolves.toMatch(
+      new RegExp(`${hhmm(first)}\\s+1,900\\s+1,880`),
     );
-    await expect(x.locator('table.guardrails').innerText()).resolves.toMatch(
-      /update: treatment weight 50 → 0: error rate \+100 %\s+guardrail/,
+    await charts.nth(1).locator('summary').click();
+    // Minute 4: control 20 of 1,980, treatment 45 of 1,990.
+    await expect(charts.nth(1).locator('details tbody tr').nth(3).innerText()).resolves.toMatch(
+      new RegExp(`${hhmm(first + 3)}\\s+1\\.0 %\\s+2\\.3 %`),
     );
     await screenshot(page, 'experiments');
   });
@@ -379,62 +445,117 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     for (const link of ['Flags', 'Proposals', 'Explain']) {
       await page.getByRole('link', { name: link }).click();
       await page.getByRole('heading', { name: link === 'Explain' ? 'Explain a request' : link, level: 2 }).waitFor();
-      const unlabeled = await page.evaluate<string[]>(`
-        [...document.querySelectorAll('input, select, textarea, button')]
-          .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') ||
-                            (el.tagName === 'BUTTON' && el.textContent.trim() !== '')))
-          .map((el) => el.outerHTML.slice(0, 80))`);
-      expect(unlabeled).toEqual([]);
-    }
-    if (process.env.PROFLAG_DOCS_SCREENSHOT === '1') {
-      // The README's picture: the flags page after the scenario, as a browser window shows it.
-      await page.getByRole('link', { name: 'Flags' }).click();
-      await page.locator('table.flags').waitFor();
-      await page.screenshot({ path: DOCS_SCREENSHOT });
+      expect(await unlabeledControls(page)).toEqual([]);
     }
   });
 
-  // Skipped until other branches merge: "flags" (the schema's mode/respondLimit/actions.respond
-  // and the per-flag counter proflag_flag_evaluations_total) and "edge" plus the lead's wiring
-  // (the 429 as an immediate_response). It runs by itself once the flag schema accepts a
-  // shadow block (BLOCK_READY); until then the proposal page shows the button disabled with
-  // the reason (checked above).
-  it.skipIf(!BLOCK_READY)(
-    'approves a proposal as a shadow block, sees its shadow counter rise, enforces it: 429',
-    async () => {
-      // Written against the merged build; see the comment above.
-      const spec2: ScenarioSpec = {
-        name: 'console-block',
-        seed: 5,
-        requests: 4_500,
-        // The learner has seen the first scenario: this one starts an hour after it.
-        startMs: now + 3_600_000,
-        planted: [{ ...PATTERNS['unknown-family-1pct']!(3_000), name: 'fetchr', share: 0.05 }],
-      };
-      const plantedBlock: RawRequest[] = [];
-      await page.getByRole('link', { name: 'Proposals' }).click();
-      for (const e of generateScenario(spec2)) {
-        if (e.label) plantedBlock.push(e.request);
-        now = e.timeMs;
-        await envoy.request(emulated(e.request));
-      }
-      await sidecar.learning!.runner.drained();
-      const card = page.locator('article.proposal').first();
-      await card.waitFor({ timeout: 15_000 });
-      await card.getByLabel('Flag name').fill('fetchr-block');
-      await card.getByRole('button', { name: 'Approve as shadow block (429)' }).click();
-      await card.getByRole('status').filter({ hasText: /done/ }).waitFor();
-      await page.getByRole('link', { name: 'Flags' }).click();
-      const row = page.locator('tr[data-flag="fetchr-block"]');
-      await row.waitFor();
-      await expect(row.locator('.mode').innerText()).resolves.toMatch(/shadow/);
-      for (const r of plantedBlock.slice(0, 20)) expect((await envoy.request(emulated(r))).status).toBe(200);
-      await until('the shadow counter', async () => Number((await row.locator('.shadow-count').innerText()) || 0) > 0);
-      await row.getByRole('button', { name: 'Enforce fetchr-block' }).click();
-      await until('enforce mode', async () => /enforce/.test(await row.locator('.mode').innerText()));
-      await until('the enforced flag', async () => sidecar.holder.current.flags.some((f) => f.name === 'fetchr-block'));
-      for (const r of plantedBlock.slice(0, 20)) expect((await envoy.request(emulated(r))).status).toBe(429);
-    },
-    90_000,
-  );
+  it('approves a proposal as a shadow block, sees its shadow counter rise, enforces it: 429', async () => {
+    const spec2: ScenarioSpec = {
+      name: 'console-block',
+      seed: 5,
+      requests: 4_500,
+      // The learner has seen the first scenario: this one starts an hour after it.
+      startMs: now + 3_600_000,
+      planted: [{ ...PATTERNS['unknown-family-1pct']!(3_000), name: 'fetchr', share: 0.05 }],
+    };
+    const plantedBlock: RawRequest[] = [];
+    await page.getByRole('link', { name: 'Proposals' }).click();
+    const batch: RawRequest[] = [];
+    const send = async () => {
+      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
+      for (const o of out) expect(o.error).toBeNull();
+      batch.length = 0;
+    };
+    const userAgents2 = new Set<string>();
+    for (const e of generateScenario(spec2)) {
+      if (e.label) plantedBlock.push(e.request);
+      if (e.request.userAgent) userAgents2.add(e.request.userAgent);
+      if (batch.length === 0) now = e.timeMs;
+      batch.push(e.request);
+      if (batch.length === 32) await send();
+    }
+    await send();
+    await sidecar.learning!.runner.drained();
+    const card = page.locator('article.proposal').first();
+    await card.waitFor({ timeout: 15_000 });
+    await expect(card.innerText()).resolves.toMatch(/GET \/api\/recommendations/);
+    // A proposal card's controls are labelled too (the keyboard test saw the page without one).
+    expect(await unlabeledControls(page)).toEqual([]);
+    await card.getByLabel('Flag name').fill('fetchr-block');
+    await card.getByLabel('At most per second (per replica)').fill('1000');
+    await card.getByRole('button', { name: 'Approve as shadow block (429)' }).click();
+    await page
+      .locator('#proposals-status')
+      .filter({ hasText: /done, flag fetchr-block/ })
+      .waitFor({ timeout: 5_000 });
+    const stored = JSON.parse((await client.get(`${redis.prefix}flag:fetchr-block`))!);
+    expect(stored).toMatchObject({
+      enabled: true,
+      mode: 'shadow',
+      respondLimit: { perSecond: 1000 },
+      actions: { respond: { status: 429 } },
+    });
+
+    // The flag appears (live), in shadow mode: it matches the planted requests, counts them,
+    // and changes nothing on the wire.
+    await page.getByRole('link', { name: 'Flags' }).click();
+    const row = page.locator('tr[data-flag="fetchr-block"]');
+    await row.waitFor({ timeout: 5_000 });
+    await expect(row.locator('.mode').innerText()).resolves.toMatch(/shadow/);
+    await expect(row.locator('.state').innerText()).resolves.toMatch(/enabled/);
+    await until('the shadow flag served', async () =>
+      sidecar.holder.current.flags.some((f) => f.name === 'fetchr-block' && f.mode === 'shadow'),
+    );
+    const sample = plantedBlock.slice(-20);
+    for (const r of sample) {
+      const out = await envoy.request(emulated(r));
+      expect(out.status).toBe(200);
+      expect(out.upstreamHeaders.get('x-proflag-flags') ?? '').not.toContain('fetchr-block');
+    }
+    const shadowCount = row.locator('.shadow-count');
+    await until('the shadow counter', async () => Number((await shadowCount.innerText()).replace(/,/g, '')) >= 20);
+    await expect(row.locator('.traffic-total').innerText()).resolves.toBe('0');
+    await screenshot(page, 'shadow-block');
+
+    // Enforce: one click, one change (audit `enforce` by console); the planted requests now get 429.
+    await row.getByRole('button', { name: 'Enforce fetchr-block' }).click();
+    await until('enforce mode on the page', async () => /enforce/.test(await row.locator('.mode').innerText()));
+    const [audit] = await client.xrevrange(`${redis.prefix}audit`, '+', '-', 'COUNT', 1);
+    expect(audit![1]).toEqual(expect.arrayContaining(['who', 'console', 'action', 'enforce', 'name', 'fetchr-block']));
+    await until('the enforced flag served', async () =>
+      sidecar.holder.current.flags.some((f) => f.name === 'fetchr-block' && f.mode === 'enforce'),
+    );
+    for (const r of sample) {
+      const out = await envoy.request(emulated(r));
+      expect(out.status).toBe(429);
+      expect(out.localReply).toBe(true);
+    }
+    // Ordinary traffic still passes.
+    const ordinary = await envoy.request({
+      path: '/products/1',
+      sourceAddress: IP.DE,
+      headers: { 'user-agent': UA.firefox },
+    });
+    expect(ordinary.status).toBe(200);
+    await until(
+      'the applied counter',
+      async () => Number((await row.locator('.traffic-total').innerText()).replace(/,/g, '')) >= 20,
+    );
+    // Neither the page nor its API shows the second scenario's user agents either.
+    const shown = [
+      await page.content(),
+      ...(await Promise.all(
+        ['/api/flags', '/api/traffic'].map(async (path) => (await api(path, { headers: bearer })).text()),
+      )),
+    ].join('\n');
+    expect([...userAgents2].filter((ua) => shown.includes(ua))).toEqual([]);
+    if (process.env.PROFLAG_DOCS_SCREENSHOT === '1') {
+      // The README's picture: the flags page after both scenarios, as a browser window shows it,
+      // scrolled to the learned flags (sparklines, shadow and enforce).
+      await page.evaluate(
+        `window.scrollTo(0, document.querySelector('tr[data-flag="fetchr-block"]').getBoundingClientRect().top + window.scrollY - 110)`,
+      );
+      await page.screenshot({ path: DOCS_SCREENSHOT });
+    }
+  }, 90_000);
 });

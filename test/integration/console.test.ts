@@ -5,15 +5,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { probeSchema } from '../../src/admin/apiProposals.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { e2eEnv, EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
-
-const CAPS = probeSchema();
 
 const proposal = (name: string) => ({
   name,
@@ -179,23 +176,23 @@ describe('console API on Redis', () => {
     expect((await post('/api/proposals/nope/approve', { as: 'enabled' })).status).toBe(404);
   });
 
-  it('approves as a route, and as a shadow block only when the schema can block', async () => {
+  it('approves as a shadow block (CONTRACT §6) and as a route', async () => {
     await addProposal('p3', proposal('learned-p3'));
     const block = await post('/api/proposals/p3/approve', { as: 'shadow-block', name: 'block-p3', perSecond: 5 });
-    if (CAPS.respond) {
-      expect(block.status).toBe(200);
-      expect(JSON.parse((await redis.get(`${r.prefix}flag:block-p3`))!)).toMatchObject({
-        enabled: true,
-        mode: 'shadow',
-        respondLimit: { perSecond: 5 },
-        actions: { respond: { status: 429 } },
-      });
-      await addProposal('p3', proposal('learned-p3'));
-    } else {
-      expect(block.status).toBe(409);
-      expect(block.body.code).toBe('capability-missing');
-      expect(await redis.exists(`${r.prefix}flag:block-p3`)).toBe(0);
-    }
+    expect(block.status).toBe(200);
+    expect(JSON.parse((await redis.get(`${r.prefix}flag:block-p3`))!)).toMatchObject({
+      enabled: true,
+      mode: 'shadow',
+      respondLimit: { perSecond: 5 },
+      actions: { respond: { status: 429 } },
+    });
+    expect(await audit()).toMatchObject({
+      who: 'console',
+      action: 'approve',
+      name: 'block-p3',
+      detail: 'proposal p3 as shadow block 429 (at most 5/s)',
+    });
+    await addProposal('p3', proposal('learned-p3'));
     const route = await post('/api/proposals/p3/approve', {
       as: 'route',
       name: 'route-p3',
@@ -223,7 +220,7 @@ describe('console API on Redis', () => {
     expect((await post('/api/proposals/p4/reject')).status).toBe(404);
   });
 
-  it('enables and disables flags (compare-and-set), and switches modes when the schema has them', async () => {
+  it('enables and disables flags (compare-and-set), and switches modes', async () => {
     const off = await post('/api/flags/eu-banner/disable');
     expect(off.body).toMatchObject({ ok: true, changed: true });
     expect(JSON.parse((await redis.get(`${r.prefix}flag:eu-banner`))!)).toMatchObject({ enabled: false });
@@ -234,13 +231,12 @@ describe('console API on Redis', () => {
     expect((await post('/api/flags/no-such-flag/enable')).status).toBe(404);
     expect((await post('/api/flags/eu-banner/explode')).status).toBe(404);
     const shadow = await post('/api/flags/eu-banner/shadow');
-    if (CAPS.shadow) {
-      expect(shadow.status).toBe(200);
-      expect(JSON.parse((await redis.get(`${r.prefix}flag:eu-banner`))!)).toMatchObject({ mode: 'shadow' });
-    } else {
-      expect(shadow.status).toBe(409);
-      expect(JSON.parse((await redis.get(`${r.prefix}flag:eu-banner`))!).mode).toBeUndefined();
-    }
+    expect(shadow.body).toMatchObject({ ok: true, changed: true });
+    expect(JSON.parse((await redis.get(`${r.prefix}flag:eu-banner`))!)).toMatchObject({ mode: 'shadow' });
+    expect(await audit()).toMatchObject({ who: 'console', action: 'shadow', name: 'eu-banner' });
+    expect((await post('/api/flags/eu-banner/shadow')).body).toMatchObject({ changed: false });
+    expect((await post('/api/flags/eu-banner/enforce')).body).toMatchObject({ changed: true });
+    expect(JSON.parse((await redis.get(`${r.prefix}flag:eu-banner`))!)).toMatchObject({ mode: 'enforce' });
   });
 
   it('refuses console changes that are not JSON', async () => {
@@ -299,7 +295,7 @@ describe('console API on Redis', () => {
     expect((await post('/api/explain', { clientIp: 'not-an-ip' })).status).toBe(400);
   });
 
-  it('counts traffic per flag (or per routed cluster until the per-flag counter exists)', async () => {
+  it('counts traffic per flag from proflag_flag_evaluations_total', async () => {
     const envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 2_000 });
     try {
       for (let i = 0; i < 5; i++) {
@@ -310,12 +306,11 @@ describe('console API on Redis', () => {
     }
     const history = await until('the traffic sample', async () => {
       const { body } = await get('/api/traffic');
-      const series = body.series as Record<string, { total: number[] }>;
-      const key = body.source === 'evaluations' ? 'checkout-v2' : 'backend_canary';
-      const total = (series[key]?.total ?? []).reduce((a, b) => a + b, 0);
-      return total >= 5 && body;
+      const series = body.series as Record<string, { byResult: Record<string, number[]> }>;
+      const matched = (series['checkout-v2']?.byResult.match ?? []).reduce((a, b) => a + b, 0);
+      return matched >= 5 && body;
     });
-    expect(['evaluations', 'routed']).toContain(history.source);
+    expect(history.source).toBe('evaluations');
   });
 
   it('keeps the audit trail readable', async () => {

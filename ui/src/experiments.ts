@@ -32,8 +32,11 @@ export interface ExperimentResult {
   readonly control: string | null;
   readonly variants: readonly VariantResult[];
   readonly srm: { readonly pValue: number | null; readonly mismatch: boolean | null };
-  /** The period the results cover, when given. */
+  /** The period the results cover (ISO), when given. */
   readonly since: string | null;
+  readonly until: string | null;
+  /** The experiment generation (one set of weights) the results are for. */
+  readonly generation: string | null;
 }
 
 type Obj = Record<string, unknown>;
@@ -102,12 +105,15 @@ export function normalizeResults(json: unknown): ExperimentResult | { error: str
     });
   }
   const srm = isObj(json.srm) ? json.srm : {};
+  const window = isObj(json.window) ? json.window : {};
   return {
     flag: typeof json.flag === 'string' ? json.flag : '',
     control,
     variants,
     srm: { pValue: num(srm.pValue), mismatch: typeof srm.mismatch === 'boolean' ? srm.mismatch : null },
-    since: typeof json.since === 'string' ? json.since : null,
+    since: typeof window.from === 'string' ? window.from : typeof json.since === 'string' ? json.since : null,
+    until: typeof window.to === 'string' ? window.to : null,
+    generation: typeof json.generation === 'string' ? json.generation : null,
   };
 }
 

@@ -5,13 +5,12 @@ export interface Capabilities {
   store: 'redis' | 'file';
   tokenRequired: boolean;
   changes: boolean;
-  shadow: boolean;
-  respond: boolean;
-  experimentSchema: boolean;
   experimentResults: boolean;
   learner: boolean;
   preview: boolean;
   trafficSource: TrafficSource;
+  /** Serving processes (PROFLAG_WORKERS). */
+  workers: number;
   actor: string;
 }
 
@@ -69,7 +68,7 @@ export interface ReplicasResponse {
   replicas: ReplicaView[];
 }
 
-export type TrafficSource = 'evaluations' | 'routed' | 'none';
+export type TrafficSource = 'evaluations' | 'none';
 
 export interface TrafficResponse {
   source: TrafficSource;
@@ -142,11 +141,25 @@ export interface AuditEntry {
   who: string;
   action: string;
   name: string;
-  before: string;
-  after: string;
+  before: number;
+  after: number;
   time: number;
+  detail: string | null;
+  reason: string | null;
+}
+
+/** A guardrail change (the audit entry, with the trip record's variant and metric). */
+export interface GuardrailEvent {
+  id: string;
+  time: number;
+  who: string;
+  action: string;
   detail: string;
-  reason: string;
+  reason: string | null;
+  before: number | null;
+  after: number | null;
+  variant: string | null;
+  metric: string | null;
 }
 
 export interface ExperimentListResponse {
@@ -158,6 +171,7 @@ export interface ExperimentResponse {
   name: string;
   experiment: unknown;
   resultsAvailable: boolean;
+  /** The report (CONTRACT §7 plus extras); null: no outcomes recorded yet. */
   results: unknown;
-  guardrails: AuditEntry[];
+  guardrails: GuardrailEvent[];
 }

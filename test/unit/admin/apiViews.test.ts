@@ -3,8 +3,14 @@ import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { describeActions, describeProfile } from '../../../src/admin/apiDescribe.js';
 import { compileRange, previewRange, RecentProfiles } from '../../../src/admin/apiPreview.js';
-import { approvedDocument, parseApproveRequest, ProposalViews } from '../../../src/admin/apiProposals.js';
-import { EVALUATIONS_METRIC, ROUTED_METRIC, TrafficSampler } from '../../../src/admin/apiTraffic.js';
+import {
+  approveDetail,
+  approvedDocument,
+  parseApproveRequest,
+  ProposalViews,
+} from '../../../src/admin/apiProposals.js';
+import { EVALUATIONS_METRIC, evaluationCounts } from '../../../src/admin/apiServed.js';
+import { TrafficSampler, type ProcessCounts } from '../../../src/admin/apiTraffic.js';
 import { profileOf } from '../../helpers/profiles.js';
 
 describe('flags in words', () => {
@@ -79,38 +85,33 @@ const PROPOSAL = {
 };
 
 describe('approving a proposal', () => {
-  const none = { shadow: false, respond: false, experiment: false };
-  const all = { shadow: true, respond: true, experiment: true };
-
   it('writes the proposal as a flag, disabled or enabled, under the chosen name', () => {
-    expect(approvedDocument(PROPOSAL, { as: 'disabled' }, none).document).toMatchObject({
-      name: 'learned-abc',
-      enabled: false,
-    });
-    const enabled = approvedDocument(PROPOSAL, { as: 'enabled', name: 'login-bots' }, none);
-    expect(enabled.document).toMatchObject({ name: 'login-bots', enabled: true, profile: PROPOSAL.profile });
-    expect(enabled.document.evidence).toEqual(PROPOSAL.evidence);
+    expect(approvedDocument(PROPOSAL, { as: 'disabled' })).toMatchObject({ name: 'learned-abc', enabled: false });
+    const enabled = approvedDocument(PROPOSAL, { as: 'enabled', name: 'login-bots' });
+    expect(enabled).toMatchObject({ name: 'login-bots', enabled: true, profile: PROPOSAL.profile });
+    expect(enabled.evidence).toEqual(PROPOSAL.evidence);
+    expect(approveDetail({ as: 'enabled' })).toBe('enabled');
   });
 
-  it('writes the CONTRACT §6 fields for a shadow block, only when the schema has them', () => {
-    expect(() => approvedDocument(PROPOSAL, { as: 'shadow-block' }, none)).toThrow(/cannot block yet/);
-    const block = approvedDocument(PROPOSAL, { as: 'shadow-block', perSecond: 50 }, all);
-    expect(block.document).toMatchObject({
+  it('writes the CONTRACT §6 fields for a shadow block', () => {
+    const block = approvedDocument(PROPOSAL, { as: 'shadow-block', perSecond: 50 });
+    expect(block).toMatchObject({
       enabled: true,
       mode: 'shadow',
       respondLimit: { perSecond: 50 },
       actions: { respond: { status: 429 } },
     });
-    expect(block.detail).toBe('as shadow block 429 (at most 50/s)');
+    expect(approveDetail({ as: 'shadow-block', perSecond: 50 })).toBe('as shadow block 429 (at most 50/s)');
+    expect(approvedDocument(PROPOSAL, { as: 'shadow-block' }).respondLimit).toEqual({ perSecond: 100 });
   });
 
-  it('routes, in shadow mode only when the schema has it', () => {
-    expect(() => approvedDocument(PROPOSAL, { as: 'route' }, all)).toThrow(/cluster/);
-    const route = approvedDocument(PROPOSAL, { as: 'route', cluster: 'quarantine' }, none);
-    expect(route.document).toMatchObject({ enabled: true, actions: { route: { cluster: 'quarantine' } } });
-    expect(route.document.mode).toBeUndefined();
-    expect(() => approvedDocument(PROPOSAL, { as: 'route', cluster: 'q', shadow: true }, none)).toThrow(/shadow/);
-    expect(approvedDocument(PROPOSAL, { as: 'route', cluster: 'q', shadow: true }, all).document.mode).toBe('shadow');
+  it('routes, in shadow mode when asked', () => {
+    expect(() => approvedDocument(PROPOSAL, { as: 'route' })).toThrow(/cluster/);
+    const route = approvedDocument(PROPOSAL, { as: 'route', cluster: 'quarantine' });
+    expect(route).toMatchObject({ enabled: true, actions: { route: { cluster: 'quarantine' } } });
+    expect(route.mode).toBeUndefined();
+    expect(approvedDocument(PROPOSAL, { as: 'route', cluster: 'q', shadow: true }).mode).toBe('shadow');
+    expect(approveDetail({ as: 'route', cluster: 'q', shadow: true })).toBe('as route to q (shadow)');
   });
 
   it('checks the request body', () => {
@@ -160,10 +161,9 @@ describe('proposal preview', () => {
     recent.add(br);
     recent.add(other);
     const views = new ProposalViews(recent, 'UTC').build([
-      { id: 'abc', createdAt: 5, text: JSON.stringify(PROPOSAL) },
-      { id: 'bad', createdAt: 6, text: '{"name": 1' },
-      { id: 'gone', createdAt: 7, text: null },
-      { id: 'invalid', createdAt: 8, text: JSON.stringify({ ...PROPOSAL, threshold: 7 }) },
+      { id: 'abc', createdAt: 5, document: PROPOSAL },
+      { id: 'gone', createdAt: 7, document: null },
+      { id: 'invalid', createdAt: 8, document: { ...PROPOSAL, threshold: 7 } },
     ]);
     expect(views[0]).toMatchObject({
       id: 'abc',
@@ -174,15 +174,14 @@ describe('proposal preview', () => {
       preview: { matched: 1, of: 2 },
       problem: null,
     });
-    expect(views[1]!.problem).toMatch(/not a JSON object/);
-    expect(views[2]!.problem).toMatch(/gone/);
-    expect(views[3]!.problem).toMatch(/threshold/);
-    expect(views[3]!.preview).toBeNull();
+    expect(views[1]!.problem).toMatch(/gone or not a JSON object/);
+    expect(views[2]!.problem).toMatch(/threshold/);
+    expect(views[2]!.preview).toBeNull();
   });
 });
 
 describe('per-flag traffic', () => {
-  it('keeps deltas of the per-flag counter, aligned and bounded', async () => {
+  const registered = () => {
     const registry = new Registry();
     const evaluations = new Counter({
       name: EVALUATIONS_METRIC,
@@ -190,41 +189,70 @@ describe('per-flag traffic', () => {
       labelNames: ['flag', 'variant', 'result'],
       registers: [registry],
     });
+    return { registry, evaluations };
+  };
+
+  it('keeps deltas of the per-flag counter, aligned and bounded', async () => {
+    const { registry, evaluations } = registered();
     let t = 0;
-    const sampler = new TrafficSampler({ registry, points: 3, now: () => (t += 1000) });
-    evaluations.labels('a', '', 'matched').inc(5);
+    const sampler = new TrafficSampler({
+      read: async () => [{ worker: null, counts: await evaluationCounts(registry) }],
+      points: 3,
+      now: () => (t += 1000),
+    });
+    evaluations.labels('a', '', 'match').inc(5);
     await sampler.tick(); // the first reading is the baseline
-    evaluations.labels('a', '', 'matched').inc(2);
+    evaluations.labels('a', '', 'match').inc(2);
     evaluations.labels('a', '', 'shadow').inc(1);
     await sampler.tick();
-    evaluations.labels('b', 'treatment', 'matched').inc(4);
+    evaluations.labels('b', 'treatment', 'match').inc(4);
     await sampler.tick();
     let h = sampler.history();
     expect(h.source).toBe('evaluations');
     expect(h.times).toHaveLength(3);
-    expect(h.series.a).toEqual({ total: [0, 3, 0], byResult: { matched: [0, 2, 0], shadow: [0, 1, 0] } });
-    expect(h.series.b).toEqual({ total: [0, 0, 4], byResult: { matched: [0, 0, 4] } });
+    expect(h.series.a).toEqual({ total: [0, 3, 0], byResult: { match: [0, 2, 0], shadow: [0, 1, 0] } });
+    expect(h.series.b).toEqual({ total: [0, 0, 4], byResult: { match: [0, 0, 4] } });
     await sampler.tick();
     h = sampler.history();
     expect(h.times).toHaveLength(3);
     expect(h.series.a!.total).toEqual([3, 0, 0]);
     // A counter that restarts counts from zero again.
     evaluations.reset();
-    evaluations.labels('a', '', 'matched').inc(1);
+    evaluations.labels('a', '', 'match').inc(1);
     await sampler.tick();
-    expect(sampler.history().series.a!.byResult.matched!.at(-1)).toBe(1);
+    expect(sampler.history().series.a!.byResult.match!.at(-1)).toBe(1);
   });
 
-  it('falls back to requests routed per cluster while there is no per-flag counter', async () => {
-    const registry = new Registry();
-    const routed = new Counter({ name: ROUTED_METRIC, help: 'test', labelNames: ['cluster'], registers: [registry] });
-    const sampler = new TrafficSampler({ registry });
+  it('adds the workers, each with its own baseline: a restarted worker never counts twice', async () => {
+    const counts = (n: number) => [{ flag: 'a', variant: '', result: 'match', value: n }];
+    let processes: ProcessCounts[] = [
+      { worker: '1', counts: counts(100) },
+      { worker: '2', counts: counts(50) },
+    ];
+    const sampler = new TrafficSampler({ read: async () => processes });
     await sampler.tick();
-    routed.labels('canary').inc(7);
+    processes = [
+      { worker: '1', counts: counts(110) },
+      { worker: '2', counts: counts(53) },
+    ];
     await sampler.tick();
-    const h = sampler.history();
-    expect(h.source).toBe('routed');
-    expect(h.series.canary!.total).toEqual([0, 7]);
-    expect(new TrafficSampler({ registry: new Registry() }).history().source).toBe('none');
+    // Worker 2 restarted: its counter begins again, and counts 4 since.
+    processes = [
+      { worker: '1', counts: counts(111) },
+      { worker: '2', counts: counts(4) },
+    ];
+    await sampler.tick();
+    expect(sampler.history().series.a!.byResult.match).toEqual([0, 13, 5]);
+  });
+
+  it('says when no process has the counter, and survives a failed read', async () => {
+    const none = new TrafficSampler({
+      read: async () => [{ worker: null, counts: await evaluationCounts(new Registry()) }],
+    });
+    await none.tick();
+    expect(none.history()).toMatchObject({ source: 'none', series: {} });
+    const failing = new TrafficSampler({ read: () => Promise.reject(new Error('no worker')) });
+    await failing.tick();
+    expect(failing.history().times).toHaveLength(1);
   });
 });

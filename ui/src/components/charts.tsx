@@ -2,18 +2,30 @@
 // over time). Each series has its own dash pattern and marker as well as its colour, the
 // legend repeats both, and every chart has a text alternative and its data as a table.
 
-export function Sparkline(props: { values: readonly number[]; label: string; width?: number; height?: number }) {
+/** Per-flag traffic: applied matches as a solid line, shadow matches (when given) dashed. */
+export function Sparkline(props: {
+  values: readonly number[];
+  shadow?: readonly number[] | null;
+  label: string;
+  width?: number;
+  height?: number;
+}) {
   const w = props.width ?? 120;
   const h = props.height ?? 24;
   const values = props.values;
-  const max = Math.max(1, ...values);
-  const step = values.length > 1 ? w / (values.length - 1) : w;
-  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / max) * (h - 4)).toFixed(1)}`).join(' ');
+  const max = Math.max(1, ...values, ...(props.shadow ?? []));
+  const line = (vs: readonly number[]) => {
+    const step = vs.length > 1 ? w / (vs.length - 1) : w;
+    return vs.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / max) * (h - 4)).toFixed(1)}`).join(' ');
+  };
   return (
     <svg class="sparkline" width={w} height={h} viewBox={`0 0 ${w} ${h}`} role="img" aria-label={props.label}>
       <title>{props.label}</title>
       <line x1="0" y1={h - 2} x2={w} y2={h - 2} class="baseline" />
-      {values.length > 1 ? <polyline points={points} class="spark" /> : null}
+      {values.length > 1 ? <polyline points={line(values)} class="spark" /> : null}
+      {props.shadow && props.shadow.length > 1 ? (
+        <polyline points={line(props.shadow)} class="spark shadow" stroke-dasharray="3 2" />
+      ) : null}
     </svg>
   );
 }

@@ -1,30 +1,27 @@
 // Experiments: per experiment flag and variant, requests, error rate and latency over time, the
-// p-values against control, the sample-ratio check and the guardrail history. Results come
-// from /api/experiments/NAME when the sidecar wires them, else from the experiments module's
-// own GET /experiments/NAME (CONTRACT §7) when that exists; otherwise the page says so.
+// p-values against control, the sample-ratio check and the guardrail history. Everything comes
+// from /api/experiments/NAME: the experiments module's report (CONTRACT §7, the same as
+// GET /experiments/NAME and `ffr results`), its per-minute series and the guardrail changes.
 import { useEffect, useState } from 'preact/hooks';
-import { describeError, getJson, getOptional } from '../api.js';
+import { describeError, getJson } from '../api.js';
 import { LineChart } from '../components/charts.js';
 import { normalizeResults, plotSeries, type ExperimentResult } from '../experiments.js';
-import { num, percent, pValue, time } from '../format.js';
+import { isoTime, num, percent, pValue, time } from '../format.js';
 import { useLive } from '../live.js';
 import type { ExperimentListResponse, ExperimentResponse } from '../types.js';
 
 type Loaded =
   | { state: 'loading' }
   | { state: 'unavailable' }
+  | { state: 'empty'; guardrails: ExperimentResponse['guardrails'] }
   | { state: 'error'; message: string }
   | { state: 'ok'; result: ExperimentResult; guardrails: ExperimentResponse['guardrails'] };
 
 async function loadExperiment(name: string): Promise<Loaded> {
   const view = await getJson<ExperimentResponse>(`/api/experiments/${encodeURIComponent(name)}`);
-  let raw = view.results;
-  if (raw === null || raw === undefined) {
-    // The experiments module's own endpoint, when this build has it.
-    raw = await getOptional<unknown>(`/experiments/${encodeURIComponent(name)}`);
-  }
-  if (raw === null || raw === undefined) return { state: 'unavailable' };
-  const result = normalizeResults(raw);
+  if (!view.resultsAvailable) return { state: 'unavailable' };
+  if (view.results === null || view.results === undefined) return { state: 'empty', guardrails: view.guardrails };
+  const result = normalizeResults(view.results);
   if ('error' in result) return { state: 'error', message: result.error };
   return { state: 'ok', result, guardrails: view.guardrails };
 }
@@ -47,7 +44,15 @@ function Experiment(props: { name: string }) {
       <h3 id={`${id}-h`}>{props.name}</h3>
       {loaded.state === 'loading' ? <p>Loading…</p> : null}
       {loaded.state === 'unavailable' ? (
-        <p class="muted">Results not available: this sidecar build has no experiment results (CONTRACT §7) yet.</p>
+        <p class="muted">
+          No results: outcomes are merged across replicas in Redis, and this sidecar serves the file store.
+        </p>
+      ) : null}
+      {loaded.state === 'empty' ? (
+        <>
+          <p class="muted">No outcomes recorded yet: no request of this experiment has been answered.</p>
+          <GuardrailHistory guardrails={loaded.guardrails} />
+        </>
       ) : null}
       {loaded.state === 'error' ? (
         <p class="error" role="alert">
@@ -64,6 +69,14 @@ function Results(props: { id: string; result: ExperimentResult; guardrails: Expe
   const srm = r.srm;
   return (
     <>
+      {r.since ? (
+        <p class="muted small window">
+          Counts from {isoTime(r.since)}
+          {r.until ? ` to ${isoTime(r.until)}` : ''}
+          {r.generation ? ` (weights generation ${r.generation})` : ''}; the plots show the last hour of it, minute by
+          minute.
+        </p>
+      ) : null}
       <p class="srm">
         Sample ratio check: p = {pValue(srm.pValue)},{' '}
         {srm.mismatch === true ? (
@@ -131,6 +144,14 @@ function Results(props: { id: string; result: ExperimentResult; guardrails: Expe
           format={(v) => num(v, 1)}
         />
       </div>
+      <GuardrailHistory guardrails={props.guardrails} />
+    </>
+  );
+}
+
+function GuardrailHistory(props: { guardrails: ExperimentResponse['guardrails'] }) {
+  return (
+    <>
       <h4>Guardrail history</h4>
       {props.guardrails.length === 0 ? (
         <p class="muted">No guardrail has tripped.</p>
@@ -139,6 +160,7 @@ function Results(props: { id: string; result: ExperimentResult; guardrails: Expe
           <thead>
             <tr>
               <th scope="col">When</th>
+              <th scope="col">Variant</th>
               <th scope="col">What</th>
               <th scope="col">By</th>
               <th scope="col">Version</th>
@@ -149,13 +171,12 @@ function Results(props: { id: string; result: ExperimentResult; guardrails: Expe
               <tr key={g.id}>
                 <td>{time(g.time)}</td>
                 <td>
-                  {g.action}
-                  {g.detail ? `: ${g.detail}` : ''}
+                  {g.variant ?? '–'}
+                  {g.metric ? <div class="muted small">{g.metric}</div> : null}
                 </td>
+                <td>{g.detail}</td>
                 <td>{g.who}</td>
-                <td>
-                  {g.before} → {g.after}
-                </td>
+                <td>{g.before !== null && g.after !== null ? `${g.before} → ${g.after}` : '–'}</td>
               </tr>
             ))}
           </tbody>

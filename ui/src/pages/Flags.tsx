@@ -7,32 +7,25 @@ import { ago, num, time, sum } from '../format.js';
 import { useLive } from '../live.js';
 import type { Capabilities, FlagView, FlagsResponse, ReplicasResponse, TrafficResponse } from '../types.js';
 
-function trafficOf(flag: FlagView, traffic: TrafficResponse | null, sharing: Map<string, string[]>) {
+/** The flag's matches per interval: applied (`match`) and in shadow mode (`shadow`). */
+function trafficOf(flag: FlagView, traffic: TrafficResponse | null) {
   if (!traffic || traffic.source === 'none') return null;
-  if (traffic.source === 'evaluations') {
-    const s = traffic.series[flag.name];
-    const values = s?.total ?? traffic.times.map(() => 0);
-    const shadow = s?.byResult.shadow ? sum(s.byResult.shadow) : null;
-    return { values, total: sum(values), shadow, note: null as string | null };
-  }
-  // Routed requests are the cluster's, not the flag's: a disabled flag routes nothing.
-  if (flag.clusters.length === 0 || !flag.enabled) return null;
-  const values = traffic.times.map((_, i) => sum(flag.clusters.map((c) => traffic.series[c]?.total[i] ?? 0)));
-  const shared = new Set(flag.clusters.flatMap((c) => (sharing.get(c) ?? []).filter((n) => n !== flag.name)));
-  const note = `routed to ${flag.clusters.join(', ')}${shared.size > 0 ? ` (with ${shared.size} other flag${shared.size === 1 ? '' : 's'})` : ''}`;
-  return { values, total: sum(values), shadow: null, note };
+  const zeros = traffic.times.map(() => 0);
+  const s = traffic.series[flag.name];
+  const match = s?.byResult.match ?? zeros;
+  const shadow = s?.byResult.shadow ?? null;
+  return { match, shadow, applied: sum(match), shadowTotal: shadow ? sum(shadow) : 0 };
 }
 
 function FlagRow(props: {
   flag: FlagView;
   caps: Capabilities;
   traffic: TrafficResponse | null;
-  sharing: Map<string, string[]>;
   onAction: (name: string, action: string) => void;
   busy: boolean;
 }) {
   const { flag, caps } = props;
-  const t = trafficOf(flag, props.traffic, props.sharing);
+  const t = trafficOf(flag, props.traffic);
   const minutes = props.traffic ? Math.round((props.traffic.times.length * props.traffic.intervalMs) / 60_000) : 0;
   return (
     <tr data-flag={flag.name}>
@@ -61,9 +54,6 @@ function FlagRow(props: {
             <span aria-hidden="true">● </span>enforce
           </span>
         )}
-        {flag.mode === 'shadow' && !caps.shadow ? (
-          <div class="warn small">this build applies it (no shadow mode)</div>
-        ) : null}
       </td>
       <td>
         <code>{String(flag.value)}</code>
@@ -85,24 +75,22 @@ function FlagRow(props: {
         {t ? (
           <>
             <Sparkline
-              values={t.values}
-              label={`${flag.name}: ${num(t.total)} requests in the last ${minutes} min${t.note ? ` (${t.note})` : ''}`}
+              values={t.match}
+              shadow={t.shadow}
+              label={`${flag.name} in the last ${minutes} min: ${num(t.applied)} requests applied, ${num(t.shadowTotal)} matched in shadow mode`}
             />
             <div class="small">
-              <span class="traffic-total">{num(t.total)}</span> req
-              {t.shadow !== null ? (
+              <span class="traffic-total">{num(t.applied)}</span> applied
+              {flag.mode === 'shadow' || t.shadowTotal > 0 ? (
                 <>
                   {' '}
-                  · shadow <span class="shadow-count">{num(t.shadow)}</span>
+                  · shadow <span class="shadow-count">{num(t.shadowTotal)}</span>
                 </>
               ) : null}
             </div>
-            {t.note ? <div class="muted small">{t.note}</div> : null}
           </>
         ) : (
-          <span class="muted small">
-            {props.traffic?.source === 'evaluations' ? '0 req' : flag.enabled ? 'no per-flag counter yet' : 'disabled'}
-          </span>
+          <span class="muted small">no per-flag counter</span>
         )}
       </td>
       <td>
@@ -130,16 +118,14 @@ function FlagRow(props: {
             >
               {flag.enabled ? 'Disable' : 'Enable'}
             </button>
-            {caps.shadow ? (
-              <button
-                type="button"
-                disabled={props.busy}
-                onClick={() => props.onAction(flag.name, flag.mode === 'shadow' ? 'enforce' : 'shadow')}
-                aria-label={`${flag.mode === 'shadow' ? 'Enforce' : 'Shadow'} ${flag.name}`}
-              >
-                {flag.mode === 'shadow' ? 'Enforce' : 'Shadow'}
-              </button>
-            ) : null}
+            <button
+              type="button"
+              disabled={props.busy}
+              onClick={() => props.onAction(flag.name, flag.mode === 'shadow' ? 'enforce' : 'shadow')}
+              aria-label={`${flag.mode === 'shadow' ? 'Enforce' : 'Shadow'} ${flag.name}`}
+            >
+              {flag.mode === 'shadow' ? 'Enforce' : 'Shadow'}
+            </button>
           </>
         ) : (
           <span class="muted small">read-only (file store)</span>
@@ -181,9 +167,6 @@ export function FlagsPage(props: { caps: Capabilities }) {
       .finally(() => setBusy(false));
   };
 
-  const sharing = new Map<string, string[]>();
-  for (const f of flags?.flags ?? []) for (const c of f.clusters) sharing.set(c, [...(sharing.get(c) ?? []), f.name]);
-
   return (
     <section aria-labelledby="flags-h">
       <h2 id="flags-h">Flags</h2>
@@ -224,26 +207,17 @@ export function FlagsPage(props: { caps: Capabilities }) {
             </thead>
             <tbody>
               {flags.flags.map((f) => (
-                <FlagRow
-                  key={f.name}
-                  flag={f}
-                  caps={props.caps}
-                  traffic={traffic}
-                  sharing={sharing}
-                  onAction={onAction}
-                  busy={busy}
-                />
+                <FlagRow key={f.name} flag={f} caps={props.caps} traffic={traffic} onAction={onAction} busy={busy} />
               ))}
             </tbody>
           </table>
         </div>
       ) : null}
-      {traffic && traffic.source === 'routed' ? (
-        <p class="muted small">
-          Traffic: this build has no per-flag counter yet, so the sparklines show requests routed to each flag's
-          cluster.
-        </p>
-      ) : null}
+      <p class="muted small">
+        Traffic: the requests each flag matched in the last minutes, applied (solid line) and in shadow mode (dashed),
+        from the per-flag counter <code>proflag_flag_evaluations_total</code>, summed over{' '}
+        {props.caps.workers === 1 ? 'this sidecar' : `its ${props.caps.workers} workers`}.
+      </p>
 
       <h3 id="rejected-h">Rejected flags</h3>
       {flags && flags.rejected.length > 0 ? (

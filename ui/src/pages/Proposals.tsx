@@ -43,7 +43,7 @@ function ProposalCard(props: {
   const [name, setName] = useState(p.name ?? '');
   const [perSecond, setPerSecond] = useState('100');
   const [cluster, setCluster] = useState('');
-  const [shadowRoute, setShadowRoute] = useState(caps.shadow);
+  const [shadowRoute, setShadowRoute] = useState(true);
   const [busy, setBusy] = useState(false);
 
   const act = (path: string, body: unknown, what: string) => {
@@ -58,9 +58,8 @@ function ProposalCard(props: {
     act(`/api/proposals/${encodeURIComponent(p.id)}/approve`, { as, name, ...extra }, what);
 
   const preview = p.preview;
-  const blockHelp = caps.respond
-    ? 'Writes the flag enabled in shadow mode with a 429 answer: it is counted, never applied, until you enforce it.'
-    : 'Not available: this sidecar build has no mode/respond in its flag schema yet (CONTRACT §6, transformations).';
+  const blockHelp =
+    'Writes the flag enabled in shadow mode with a 429 answer: it is counted, never applied, until you enforce it.';
   return (
     <article class="proposal" aria-labelledby={`${id}-h`} data-proposal={p.id}>
       <h3 id={`${id}-h`}>
@@ -109,12 +108,11 @@ function ProposalCard(props: {
               type="number"
               min="1"
               value={perSecond}
-              disabled={!caps.respond}
               onInput={(e) => setPerSecond((e.target as HTMLInputElement).value)}
             />
             <button
               type="button"
-              disabled={busy || !caps.respond}
+              disabled={busy}
               aria-describedby={`${id}-block-help`}
               onClick={() => approve('shadow-block', { perSecond: Number(perSecond) }, 'Approve as shadow block (429)')}
             >
@@ -136,18 +134,15 @@ function ProposalCard(props: {
             <label class="check">
               <input
                 type="checkbox"
-                checked={shadowRoute && caps.shadow}
-                disabled={!caps.shadow}
+                checked={shadowRoute}
                 onChange={(e) => setShadowRoute((e.target as HTMLInputElement).checked)}
               />{' '}
-              start in shadow mode{caps.shadow ? '' : ' (not in this build)'}
+              start in shadow mode
             </label>
             <button
               type="button"
               disabled={busy || cluster.trim() === ''}
-              onClick={() =>
-                approve('route', { cluster: cluster.trim(), shadow: shadowRoute && caps.shadow }, 'Approve as route')
-              }
+              onClick={() => approve('route', { cluster: cluster.trim(), shadow: shadowRoute }, 'Approve as route')}
             >
               Approve as route
             </button>
