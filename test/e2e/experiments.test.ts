@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { guardrailRequestsPerArm } from '../../src/experiments/core/tests.js';
 import type { ExperimentReport } from '../../src/experiments/core/report.js';
 import type { Sidecar } from '../../src/sidecar.js';
+import { normalizeResults } from '../../ui/src/experiments.js';
 import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
@@ -206,6 +207,16 @@ describe('guardrail: a treatment failing at 8 % against 1 %', () => {
     ]);
     expect(countedOf(settled, 'control')).toEqual(all.sum((k) => k === `${v1}:control`));
     expect(countedOf(settled, 'treatment').requests).toBe(0);
+    // The per-variant time series (the console's plots) add up to the totals, in the form the
+    // console reads.
+    for (const g of [settled, ...settled.earlierGenerations])
+      for (const v of g.variants) {
+        expect(v.series.reduce((n, p) => n + p.requests, 0)).toBe(v.requests);
+        expect(v.series.reduce((n, p) => n + p.errors, 0)).toBe(v.errors);
+      }
+    const plotted = normalizeResults(settled);
+    if ('error' in plotted) throw new Error(plotted.error);
+    expect(plotted.variants[0]!.series.reduce((n, p) => n + (p.requests ?? 0), 0)).toBe(settled.variants[0]!.requests);
     const tripped = settled.earlierGenerations.find((g) => g.generation === check.generation)!;
     expect(tripped).toBeDefined();
     for (const variant of ['control', 'treatment']) {

@@ -64,7 +64,7 @@ const responseHeaders = (status: string | null) => ({
 /** One ext_proc stream with messages sent one at a time, each awaiting its reply. */
 async function exchange(port: number, messages: Record<string, unknown>[]): Promise<Reply[]> {
   const Ctor = officialExtProcClient();
-  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Process(): grpc.ClientDuplexStream<unknown, Reply>;
   };
   const call = client.Process();
