@@ -385,6 +385,40 @@ describe('reading', () => {
     expect(all.earlierGenerations.map((g) => g.generation)).toEqual([t2.experiments[0]!.generation]);
   });
 
+  it('by default, an earlier generation with counts since the one in force shows over its own span', async () => {
+    // 50/50 for minutes 0-5, then a guardrail-like change to 100/0 within minute 5.
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const before = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    for (let minute = 0; minute <= 5; minute++) {
+      clock.now = T0 + minute * MINUTE + 1000;
+      before.observe(0, 200, 1);
+      before.observe(1, 503, 1);
+      await flusher.flush();
+    }
+    const after = recorder.bind({ flags: [experimentFlag([100, 0])] });
+    after.observe(0, 200, 1);
+    await flusher.flush();
+    clock.now = T0 + 7 * MINUTE;
+    const report = (await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
+    expect(report.generation).toBe(after.experiments[0]!.generation);
+    expect(report.window.from).toBe(new Date(T0 + 5 * MINUTE).toISOString());
+    expect(report.variants.map((v) => v.requests)).toEqual([1, 0]);
+    // All six minutes of the stopped generation, not only the minute it shares with the new one.
+    const [earlier] = report.earlierGenerations;
+    expect(earlier!.generation).toBe(before.experiments[0]!.generation);
+    expect(earlier!.window).toEqual({
+      from: new Date(T0).toISOString(),
+      to: new Date(T0 + 6 * MINUTE).toISOString(),
+      minutes: 6,
+    });
+    expect(earlier!.variants.map((v) => [v.requests, v.errors])).toEqual([
+      [6, 0],
+      [6, 6],
+    ]);
+    expect(earlier!.variants[1]!.series.map((p) => p.requests)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
   it('ignores and counts fields it did not write; no record at all is null', async () => {
     const k = experimentKeys(r.prefix);
     expect(await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30 })).toBeNull();
