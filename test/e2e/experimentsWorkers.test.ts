@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentReport } from '../../src/experiments/core/report.js';
-import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
+import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { metricSum, startProflag, type ProflagProcess } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import {
@@ -96,6 +96,11 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
       () => new EnvoyEmulator(grpcAddr, { allowModeOverride: true, upstream, messageTimeoutMs: 2000 }),
     );
     const tally = new Tally();
+    const record = (out: EmulatedOutcome) => {
+      const variant = flagsSeen(out).get('work-exp');
+      expect(variant).toBeDefined();
+      tally.add(`${metadataOf(out).version}:${variant}`, classOf(out));
+    };
     let tripped = false;
     const watch = setInterval(() => {
       void redisVersion(client, redis.prefix).then((v) => (tripped ||= v > v0));
@@ -107,22 +112,29 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
         concurrency: 4,
         perSecond: 200,
         request: (i) => ({ path: '/work/a', headers: { 'x-user-id': `w-${i}` } }),
-        onOutcome: (out) => {
-          const variant = flagsSeen(out).get('work-exp');
-          expect(variant).toBeDefined();
-          tally.add(`${metadataOf(out).version}:${variant}`, classOf(out));
-        },
+        onOutcome: record,
         stop: () => tripped,
+      });
+      expect(tripped).toBe(true);
+
+      // Exactly one change between the two workers' runners.
+      await new Promise((r) => setTimeout(r, 2500)); // two more guardrail intervals: no second change
+      expect(await redisVersion(client, redis.prefix)).toBe(v0 + 1);
+      // Both workers serve it: control only (on new connections, so both workers are asked).
+      await drive({
+        envoys,
+        count: 40,
+        concurrency: 4,
+        request: (i) => ({ path: '/work/a', headers: { 'x-user-id': `late-${i}` } }),
+        onOutcome: (out) => {
+          expect(flagsSeen(out).get('work-exp')).toBe('control');
+          record(out);
+        },
       });
     } finally {
       clearInterval(watch);
       for (const e of envoys) e.close();
     }
-    expect(tripped).toBe(true);
-
-    // Exactly one change between the two workers' runners.
-    await new Promise((r) => setTimeout(r, 2500)); // two more guardrail intervals: no second change
-    expect(await redisVersion(client, redis.prefix)).toBe(v0 + 1);
     const audit = await client.xrange(`${redis.prefix}audit`, '-', '+');
     expect(audit.filter(([, f]) => f.includes('guardrail'))).toHaveLength(1);
 
@@ -155,10 +167,14 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
       'every request flushed',
     );
     expect(withoutWindow(await read())).toEqual(withoutWindow(report));
-    const old = report.earlierGenerations.find((g) => g.generation === report.trips[0]!.generation)!;
-    for (const variant of ['control', 'treatment'])
-      expect(countedOf(old, variant)).toEqual(tally.sum((k) => k === `${v0}:${variant}`));
     expect(report.trips).toHaveLength(1);
+    // The stopped generation: every request decided under it, as the clients counted them.
+    const old = [report, ...report.earlierGenerations].find((g) => g.generation === report.trips[0]!.generation);
+    expect(old).toBeDefined();
+    expect(report.generation).not.toBe(old!.generation);
+    for (const variant of ['control', 'treatment'])
+      expect(countedOf(old!, variant)).toEqual(tally.sum((k) => k === `${v0}:${variant}`));
+    expect(countedOf(report, 'control')).toEqual(tally.sum((k) => k === `${v0 + 1}:control`));
     expect(report.trips[0]).toMatchObject({ variant: 'treatment', metric: 'errorRate' });
   });
 });
