@@ -19,6 +19,7 @@ import { SnapshotHolder } from './store/snapshotHolder.js';
 import { openFlagStore, type FlagStore } from './store/openFlagStore.js';
 import type { Logger } from './telemetry/logger.js';
 import { startLearning, type Learning, type LearningDeps, type LearningOverrides } from './learner/learning.js';
+import type { ExperimentsRuntime } from './experiments/runtime.js';
 import { startSidecarExperiments, type SidecarExperiments } from './experiments/sidecarExperiments.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { storeMetricsFrom } from './telemetry/storeMetricsAdapter.js';
@@ -34,6 +35,8 @@ export interface Sidecar {
   readonly learning: Learning | null;
   /** What the admin topics read (servingTopics.ts): a cluster worker answers the primary with it. */
   readonly serving: ServingState;
+  /** A/B outcomes, their flusher and the guardrail runner (Redis store only), or null. */
+  readonly experiments: ExperimentsRuntime | null;
   /** Health NOT_SERVING, stop accepting, let streams finish (≤ graceMs), close the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -201,6 +204,7 @@ export async function startSidecar(config: Config, options: SidecarOptions): Pro
     metrics,
     learning,
     serving,
+    experiments: experiments?.runtime ?? null,
     stop(graceMs = 5_000) {
       stopping ??= (async () => {
         clearInterval(servingTimer);

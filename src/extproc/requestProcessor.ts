@@ -353,12 +353,18 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
       const decision: Decision = decide(snapshot, profile, headers, nowMs);
       metrics.flagCounters.countDecision(snapshot, decision);
       let outcome = replyFor(snapshot, decision, headers);
-      if (!outcome.immediate) {
-        // In an experiment: the response's status and timing go to the recorder.
-        const observe =
-          experiments !== null && decision.matches.length > 0
-            ? experiments.observerFor(snapshot, decision.matches)
-            : null;
+      // In an experiment: the response's status and timing go to the recorder. A request
+      // decided in the body phase is left out: mode_override only works in a headers reply, so
+      // Envoy would not send its response headers and the stream's end would read as "no
+      // response". A local reply (another flag's respond) has no response phase either: it is
+      // counted as no response at once, never as a success, never lost.
+      const observe =
+        experiments !== null && decision.matches.length > 0 && countedBodyBytes === undefined
+          ? experiments.observerFor(snapshot, decision.matches)
+          : null;
+      if (outcome.immediate) {
+        if (observe) observe(null, performance.now() - started);
+      } else {
         if (observe) outcome = withObserver(outcome, observe);
         if (extraPhase !== null && outcome.responsePhase === null) {
           const phase = extraPhase(decision, headers);

@@ -183,6 +183,27 @@ describe('Envoy emulator', () => {
     expect(seen).toEqual(['request_headers']);
   });
 
+  it('a slow upstream (an answer later) sends the response phase only once it has answered', async () => {
+    const sentAt: number[] = [];
+    script = (kind) => {
+      sentAt.push(performance.now());
+      return kind === 'request_headers'
+        ? { request_headers: {}, mode_override: { response_header_mode: 'SEND' } }
+        : { response_headers: {} };
+    };
+    const envoy = emulator({
+      allowModeOverride: true,
+      upstream: () => new Promise((resolve) => setTimeout(() => resolve({ status: 502 }), 60)),
+    });
+    seen.length = 0;
+    const out = await envoy.request({ path: '/' });
+    envoy.close();
+    expect(seen).toEqual(['request_headers', 'response_headers']);
+    expect(out.status).toBe(502);
+    // Timers may fire a little early on a busy machine; 60 ms is far above the exchange itself.
+    expect(sentAt[1]! - sentAt[0]!).toBeGreaterThanOrEqual(55);
+  });
+
   it('a silent processor: 504 fail-closed, the upstream answer fail-open', async () => {
     script = () => 'silence';
     let envoy = emulator({ failureModeAllow: false, messageTimeoutMs: 50 });

@@ -121,8 +121,8 @@ export interface EmulatorOptions {
   allowModeOverride?: boolean;
   /** Prefix routes tried (in order) after the cluster_header route and before the default. */
   pathRoutes?: readonly { prefix: string; cluster: string }[];
-  /** The upstream's answer; default 200 with no headers. */
-  upstream?: (req: UpstreamRequest) => UpstreamAnswer;
+  /** The upstream's answer (now, or later: a slow backend); default 200 with no headers. */
+  upstream?: (req: UpstreamRequest) => UpstreamAnswer | Promise<UpstreamAnswer>;
 }
 
 export interface EmulatedOutcome {
@@ -412,7 +412,7 @@ export class EnvoyEmulator {
 
     // The router: the upstream sees the mutated request on the (re-)resolved cluster.
     snapshotUpstream();
-    const answer = this.opts.upstream({
+    const answer = await this.opts.upstream({
       cluster: outcome.cluster,
       path: outcome.path,
       headers: outcome.upstreamHeaders,

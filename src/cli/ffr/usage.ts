@@ -42,7 +42,9 @@ Experiments
                           per variant: requests, errors, error rate, latency p50/p95/p99;
                           against control: p-values (two-proportion z-test, Mann-Whitney U),
                           the sample-ratio check, the requests still needed at 80 % power
-                          (DURATION: 90s, 30m, 1h, 7d; default the whole TTL)
+                          (default: the weights in force, since they came into force;
+                          --since DURATION: every generation in that window, e.g. 90s,
+                          30m, 1h, 7d); the guardrail changes
 
 Every change is one atomic step: the document is checked against the flag schema, then one
 Lua script writes it, bumps <prefix>version, publishes on <prefix>changes and appends to the

@@ -51,6 +51,31 @@ export interface VsControl {
   readonly power: PowerEstimate | null;
 }
 
+/**
+ * One point of a variant's time series (for the console's plots): the counts of `minutes`
+ * minutes from `t`, with the same derived figures as the totals.
+ */
+export interface SeriesPoint {
+  /** ISO start of the point's minutes. */
+  readonly t: string;
+  readonly minutes: number;
+  readonly requests: number;
+  readonly errors: number;
+  /** null without requests. */
+  readonly errorRate: number | null;
+  readonly latencyMs: LatencyQuantiles;
+}
+
+/** The counts of a run of minutes, one per series point (reportReader.ts reads them). */
+export interface SeriesCounts {
+  readonly fromMinute: number;
+  readonly minutes: number;
+  readonly counts: ReadonlyMap<string, VariantCounts>;
+}
+
+/** A series has at most this many points; each covers ⌈window minutes ÷ this⌉ minutes. */
+export const MAX_SERIES_POINTS = 60;
+
 export interface VariantResult {
   readonly name: string;
   readonly isControl: boolean;
@@ -68,6 +93,11 @@ export interface VariantResult {
   /** Time from request headers to response headers at proflag, from the histogram. */
   readonly latencyMs: LatencyQuantiles;
   readonly vsControl: VsControl;
+  /**
+   * Over time, oldest first, from the generation's first point with counts to its last (empty
+   * points in between included, with zero requests); empty when the reader asked for none.
+   */
+  readonly series: readonly SeriesPoint[];
 }
 
 export interface SrmResult {
@@ -111,6 +141,8 @@ export interface ResultsOptions {
   /** Epoch minutes of the window, for the document. */
   readonly fromMinute: number;
   readonly toMinute: number;
+  /** Per-point counts of this generation, oldest first, for the variants' `series`. */
+  readonly series?: readonly SeriesCounts[];
 }
 
 const quantile = (h: Float64Array, q: number): number | null =>
@@ -166,6 +198,34 @@ function minuteIso(minute: number): string {
   return new Date(minute * 60_000).toISOString();
 }
 
+/** The points from the first with counts (any variant) to the last. */
+function trimmedSeries(series: readonly SeriesCounts[]): readonly SeriesCounts[] {
+  const counted = (p: SeriesCounts) => [...p.counts.values()].some((c) => c.requests > 0);
+  const first = series.findIndex(counted);
+  if (first < 0) return [];
+  let last = series.length - 1;
+  while (!counted(series[last]!)) last--;
+  return series.slice(first, last + 1);
+}
+
+function seriesOf(series: readonly SeriesCounts[], variant: string): SeriesPoint[] {
+  return series.map((p) => {
+    const c = p.counts.get(variant);
+    const requests = c?.requests ?? 0;
+    const errors = c ? errorsOf(c) : 0;
+    return {
+      t: minuteIso(p.fromMinute),
+      minutes: p.minutes,
+      requests,
+      errors,
+      errorRate: requests > 0 ? errors / requests : null,
+      latencyMs: c
+        ? { p50: quantile(c.latency, 0.5), p95: quantile(c.latency, 0.95), p99: quantile(c.latency, 0.99) }
+        : { p50: null, p95: null, p99: null },
+    };
+  });
+}
+
 /** The results of one generation from its merged counts (missing variants count as zero). */
 export function computeResults(
   spec: ExperimentSpec,
@@ -180,6 +240,7 @@ export function computeResults(
   const control = of(spec.control);
   const controlShare = spec.variants.find((v) => v.name === spec.control)?.share ?? 0;
   const controlRate = control.requests > 0 ? errorsOf(control) / control.requests : null;
+  const series = trimmedSeries(options.series ?? []);
   const controlLatency = {
     p50: quantile(control.latency, 0.5),
     p95: quantile(control.latency, 0.95),
@@ -226,6 +287,7 @@ export function computeResults(
       invalidStatus: c.invalidStatus,
       latencyMs,
       vsControl,
+      series: seriesOf(series, v.name),
     };
   });
 

@@ -4,7 +4,7 @@
 // reader, generations, and foreign data in the hashes.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { emptyVariantCounts, type VariantCounts } from '../../../src/experiments/core/counts.js';
+import { addVariantCounts, emptyVariantCounts, type VariantCounts } from '../../../src/experiments/core/counts.js';
 import { bucketOf } from '../../../src/experiments/core/histogram.js';
 import { computeResults } from '../../../src/experiments/core/results.js';
 import type { ExperimentFlagLike } from '../../../src/experiments/core/spec.js';
@@ -125,24 +125,70 @@ describe('two replicas, one Redis', () => {
     const tableA = a.recorder.bind(snapshotA);
     const tableB = b.recorder.bind(snapshotB);
     const expected = new Map<string, VariantCounts>();
+    const perMinute: Map<string, VariantCounts>[] = [];
     // Three minutes of interleaved traffic and flushes from both replicas.
     for (let minute = 0; minute < 3; minute++) {
       clock.now = T0 + minute * MINUTE + 5_000;
-      traffic(tableA, 3000, 10 + minute, expected);
-      traffic(tableB, 2000, 20 + minute, expected);
+      const thisMinute = new Map<string, VariantCounts>();
+      perMinute.push(thisMinute);
+      traffic(tableA, 3000, 10 + minute, thisMinute);
+      traffic(tableB, 2000, 20 + minute, thisMinute);
       await a.flusher.flush();
-      traffic(tableA, 500, 30 + minute, expected);
+      traffic(tableA, 500, 30 + minute, thisMinute);
       await Promise.all([a.flusher.flush(), b.flusher.flush()]);
+      for (const [variant, c] of thisMinute) {
+        if (!expected.has(variant)) expected.set(variant, emptyVariantCounts());
+        addVariantCounts(expected.get(variant)!, c);
+      }
     }
     const report = await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now });
     const spec = tableA.experiments[0]!;
-    const reference = computeResults(spec, expected, { fromMinute: 29_000_000, toMinute: 29_000_002 });
+    const series = perMinute.map((counts, i) => ({ fromMinute: 29_000_000 + i, minutes: 1, counts }));
+    const reference = computeResults(spec, expected, { fromMinute: 29_000_000, toMinute: 29_000_002, series });
     expect(report).not.toBeNull();
     const { earlierGenerations, trips, ...results } = report!;
     expect(results).toEqual(reference);
     expect(earlierGenerations).toEqual([]);
     expect(trips).toEqual([]);
     expect(report!.variants[0]!.requests + report!.variants[1]!.requests).toBe(16_500);
+    // The series: one point per minute, each minute's own counts; the points add up to the totals.
+    for (const v of report!.variants) {
+      expect(v.series.map((p) => [p.t, p.minutes, p.requests])).toEqual(
+        perMinute.map((m, i) => [new Date(T0 + i * MINUTE).toISOString(), 1, m.get(v.name)!.requests]),
+      );
+      expect(v.series.reduce((n, p) => n + p.errors, 0)).toBe(v.errors);
+    }
+  });
+
+  it('a long window gives at most 60 series points, each the sum of its minutes', async () => {
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    // Counts in minutes 0, 1 and 2 and in minute 100 of a 3-hour window (3 minutes per point).
+    for (const [minute, n] of [
+      [0, 3],
+      [1, 4],
+      [2, 5],
+      [100, 7],
+    ] as const) {
+      clock.now = T0 + minute * MINUTE + 1000;
+      for (let i = 0; i < n; i++) table.observe(0, i === 0 ? 503 : 200, 5);
+      await flusher.flush();
+    }
+    const nowMs = T0 + 179 * MINUTE + 1000;
+    const report = await readExperimentReport(redis, r.prefix, 'checkout', {
+      ttlDays: 30,
+      nowMs,
+      sinceMs: 179 * MINUTE,
+    });
+    const control = report!.variants[0]!;
+    expect(control.requests).toBe(19);
+    // From the first point with counts (minutes 0-2) to the last (minutes 99-101).
+    expect(control.series).toHaveLength(34);
+    expect(control.series.every((p) => p.minutes === 3)).toBe(true);
+    expect(control.series[0]).toMatchObject({ t: new Date(T0).toISOString(), requests: 12, errors: 3 });
+    expect(control.series[33]).toMatchObject({ t: new Date(T0 + 99 * MINUTE).toISOString(), requests: 7, errors: 1 });
+    expect(control.series.slice(1, 33).every((p) => p.requests === 0 && p.errorRate === null)).toBe(true);
   });
 
   it('writes the documented keys with their TTLs', async () => {
@@ -337,6 +383,40 @@ describe('reading', () => {
     }))!;
     expect(all.variants.map((v) => v.requests)).toEqual([1, 1]);
     expect(all.earlierGenerations.map((g) => g.generation)).toEqual([t2.experiments[0]!.generation]);
+  });
+
+  it('by default, an earlier generation with counts since the one in force shows over its own span', async () => {
+    // 50/50 for minutes 0-5, then a guardrail-like change to 100/0 within minute 5.
+    const clock = { now: T0 };
+    const { recorder, flusher } = replica(redis, clock);
+    const before = recorder.bind({ flags: [experimentFlag([50, 50])] });
+    for (let minute = 0; minute <= 5; minute++) {
+      clock.now = T0 + minute * MINUTE + 1000;
+      before.observe(0, 200, 1);
+      before.observe(1, 503, 1);
+      await flusher.flush();
+    }
+    const after = recorder.bind({ flags: [experimentFlag([100, 0])] });
+    after.observe(0, 200, 1);
+    await flusher.flush();
+    clock.now = T0 + 7 * MINUTE;
+    const report = (await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
+    expect(report.generation).toBe(after.experiments[0]!.generation);
+    expect(report.window.from).toBe(new Date(T0 + 5 * MINUTE).toISOString());
+    expect(report.variants.map((v) => v.requests)).toEqual([1, 0]);
+    // All six minutes of the stopped generation, not only the minute it shares with the new one.
+    const [earlier] = report.earlierGenerations;
+    expect(earlier!.generation).toBe(before.experiments[0]!.generation);
+    expect(earlier!.window).toEqual({
+      from: new Date(T0).toISOString(),
+      to: new Date(T0 + 6 * MINUTE).toISOString(),
+      minutes: 6,
+    });
+    expect(earlier!.variants.map((v) => [v.requests, v.errors])).toEqual([
+      [6, 0],
+      [6, 6],
+    ]);
+    expect(earlier!.variants[1]!.series.map((p) => p.requests)).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it('ignores and counts fields it did not write; no record at all is null', async () => {

@@ -180,4 +180,48 @@ describe('computeResults edge cases', () => {
     expect(nonFinite(r)).toEqual([]);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });
+
+  it('series: per point the counts and figures of that point, from the first point with counts to the last', () => {
+    const at = (requests: number, status5xx: number, bucket: number) =>
+      counts({ requests, status5xx, status4xx: 0, noResponse: 0, invalidStatus: 0 }, { [bucket]: requests });
+    const none = new Map<string, VariantCounts>();
+    const series = [
+      { fromMinute: 100, minutes: 2, counts: none }, // before anything: trimmed
+      { fromMinute: 102, minutes: 2, counts: new Map([['control', at(10, 1, 40)]]) },
+      { fromMinute: 104, minutes: 2, counts: none }, // a quiet run in between: kept, zero requests
+      {
+        fromMinute: 106,
+        minutes: 1,
+        counts: new Map([
+          ['control', at(4, 0, 41)],
+          ['treatment', at(5, 5, 50)],
+        ]),
+      },
+      { fromMinute: 107, minutes: 1, counts: none }, // after the last count: trimmed
+    ];
+    const total = new Map([
+      ['control', at(14, 1, 40)],
+      ['treatment', at(5, 5, 50)],
+    ]);
+    const r = computeResults(spec, total, { fromMinute: 100, toMinute: 107, series });
+    const [control, treatment] = r.variants;
+    const iso = (m: number) => new Date(m * 60_000).toISOString();
+    expect(control!.series.map((p) => [p.t, p.minutes, p.requests, p.errors, p.errorRate])).toEqual([
+      [iso(102), 2, 10, 1, 0.1],
+      [iso(104), 2, 0, 0, null],
+      [iso(106), 1, 4, 0, 0],
+    ]);
+    expect(treatment!.series.map((p) => [p.requests, p.errors, p.errorRate])).toEqual([
+      [0, 0, null],
+      [0, 0, null],
+      [5, 5, 1],
+    ]);
+    // Quantiles of each point's own histogram (the reference: the totals' function on that point).
+    const alone = computeResults(spec, new Map([['control', at(4, 0, 41)]]), { fromMinute: 106, toMinute: 106 });
+    expect(control!.series[2]!.latencyMs).toEqual(alone.variants[0]!.latencyMs);
+    expect(control!.series[1]!.latencyMs).toEqual({ p50: null, p95: null, p99: null });
+    expect(nonFinite(r)).toEqual([]);
+    // Without series counts (the guardrail runner), the series are empty.
+    expect(computeResults(spec, total, { fromMinute: 100, toMinute: 107 }).variants[0]!.series).toEqual([]);
+  });
 });
