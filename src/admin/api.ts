@@ -34,7 +34,7 @@ import { createRedisClient, type RedisClient } from '../store/redisConnection.js
 import type { Logger } from '../telemetry/logger.js';
 import type { AdminRoute } from './adminServer.js';
 import { throughChangePath } from './apiChanges.js';
-import { guardrailHistory, readSeries, seriesWindow, withSeries } from './apiExperiments.js';
+import { guardrailHistory } from './apiExperiments.js';
 import { lastChanges, type LastChange } from './apiFlags.js';
 import { HttpError, queryOf, readJsonObject, sendError, sendJson } from './apiHttp.js';
 import { explainInputOf } from './apiExplain.js';
@@ -266,24 +266,13 @@ export function openConsole(config: Config, deps: ConsoleDeps): Console {
     }
     const def = experiments.find((d) => d.name === name);
     if (!def) throw new HttpError(404, `no experiment flag '${name}'`, 'not-found');
-    let results = await report(name);
+    // The report carries each variant's per-minute `series` for the plots (src/experiments).
+    const results = await report(name);
     let trips: readonly TripRecord[] = [];
     let guardrails: unknown[] = [];
     if (results !== null && typeof results === 'object') {
       const r = results as Record<string, unknown>;
       if (Array.isArray(r.trips)) trips = r.trips as TripRecord[];
-      const window = seriesWindow(r);
-      if (b.redis && window) {
-        const series = await readSeries(
-          b.redis,
-          config.prefix,
-          name,
-          window.generation,
-          window.fromMinute,
-          window.toMinute,
-        );
-        results = withSeries(r, series);
-      }
     }
     if (b.redis) {
       if (trips.length === 0) trips = await readTrips(b.redis, experimentKeys(config.prefix), name);
