@@ -63,6 +63,7 @@ export class ConnectionPolicy {
   private ageTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private forceTimer: NodeJS.Timeout | null = null;
+  private pingOutstanding = false;
 
   constructor(
     private readonly session: ServerHttp2Session,
@@ -179,22 +180,28 @@ export class ConnectionPolicy {
     this.idleTimer.unref();
   }
 
+  /**
+   * One keepalive PING at a time; unanswered after `keepaliveTimeoutMs`, the connection is
+   * destroyed. (Node cancels a PING, with an error, when 10 are unanswered: pinging on every
+   * interval turned that into a second, uncounted keepalive of 10 intervals.)
+   */
   private ping(): void {
     const session = this.session;
-    if (session.closed || session.destroyed || this.closing) return;
+    if (session.closed || session.destroyed || this.closing || this.pingOutstanding) return;
     const timeout = setTimeout(() => {
       this.onClose('keepalive_timeout');
       this.destroy();
     }, this.limits.keepaliveTimeoutMs);
     timeout.unref();
-    try {
-      const sent = session.ping((err) => {
-        clearTimeout(timeout);
-        if (err && !session.destroyed && !session.closed && !this.closing) session.destroy();
-      });
-      if (!sent) clearTimeout(timeout); // too many pings outstanding: try next interval
-    } catch {
+    const answered = () => {
       clearTimeout(timeout);
+      this.pingOutstanding = false;
+    };
+    try {
+      this.pingOutstanding = true;
+      if (!session.ping(answered)) answered(); // not sent; the next interval tries again
+    } catch {
+      answered();
     }
   }
 

@@ -60,6 +60,11 @@ describe('keepalive', () => {
       'silent peer dropped',
     ).toBe(true);
     expect(dead.pingsReceived, 'the server pinged before dropping it').toBeGreaterThan(0);
+    const m = await sidecar.metrics();
+    expect(
+      m.sum('proflag_extproc_connections_closed_total', { reason: 'keepalive_timeout' }),
+      'closed for keepalive',
+    ).toBe(1);
     expect(dead.closedAt! - t0, 'not before a keepalive round').toBeGreaterThanOrEqual(KEEPALIVE_MS * 0.8);
     // The answering peer was pinged just as often and is still there.
     await sleep(KEEPALIVE_MS * 2);
@@ -104,6 +109,11 @@ describe('max connection age', () => {
         }
         // The stream already open on the aged connection may still finish.
         expect(busy.goaway!.lastStreamId, 'GOAWAY lets the open stream finish').toBeGreaterThanOrEqual(1);
+        const m = await sidecar.metrics();
+        expect(
+          m.sum('proflag_extproc_connections_closed_total', { reason: 'max_age' }),
+          'closed for max_age',
+        ).toBeGreaterThanOrEqual(2);
         busy.destroy();
         quiet.destroy();
       },

@@ -30,6 +30,11 @@ const MESSAGE = grpcFrame(
   ]),
 );
 
+/** Connections the sidecar closed for `reason` so far (proflag_extproc_connections_closed_total). */
+async function closedFor(sidecar: SidecarProcess, reason: string): Promise<number> {
+  return (await sidecar.metrics()).sum('proflag_extproc_connections_closed_total', { reason });
+}
+
 async function handshake(conn: RawH2Connection): Promise<void> {
   await conn.connected;
   if (!(await waitUntil(() => conn.serverSettings !== null || conn.isClosed, 5_000, 5))) {
@@ -151,6 +156,7 @@ describe('slow and stuck clients', () => {
 
   it('connections that never complete the HTTP/2 preface are closed by the handshake timeout', async () => {
     await probe.window();
+    const before = await closedFor(sidecar, 'handshake_timeout');
     const silent: RawH2Connection[] = [];
     for (let i = 0; i < 150; i++) {
       const conn = new RawH2Connection(sidecar.grpcPort, { preface: false });
@@ -164,11 +170,14 @@ describe('slow and stuck clients', () => {
       await waitUntil(() => silent.every((c) => c.isClosed), HANDSHAKE_MS + SLACK_MS, 50),
       `connections closed by the server (${silent.filter((c) => c.isClosed).length} of ${silent.length})`,
     ).toBe(true);
+    // By this limit, not by another one (the connection idle timeout is as short here).
+    expect((await closedFor(sidecar, 'handshake_timeout')) - before, 'closed for handshake_timeout').toBe(150);
     expectServed(await probe.window(), 5);
     expect(await waitUntil(() => sidecar.openFds() <= base.fds + 2, 5_000, 100), 'descriptors back').toBe(true);
   }, 30_000);
 
   it('connections that open no stream are closed by the idle timeout', async () => {
+    const before = await closedFor(sidecar, 'idle');
     const idle: RawH2Connection[] = [];
     for (let i = 0; i < 20; i++) {
       const conn = new RawH2Connection(sidecar.grpcPort);
@@ -182,6 +191,7 @@ describe('slow and stuck clients', () => {
       'idle connections closed by the server',
     ).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(CONNECTION_IDLE_MS * 0.8);
+    expect((await closedFor(sidecar, 'idle')) - before, 'closed for idle').toBeGreaterThanOrEqual(20);
   }, 30_000);
 
   it('an idle connection whose client stopped reading is cut after the close grace, not kept half-closed', async () => {
