@@ -189,6 +189,7 @@ export class ConnectionPolicy {
     const session = this.session;
     if (session.closed || session.destroyed || this.closing || this.pingOutstanding) return;
     const timeout = setTimeout(() => {
+      if (this.session.destroyed) return; // gone meanwhile, for another reason
       this.onClose('keepalive_timeout');
       this.destroy();
     }, this.limits.keepaliveTimeoutMs);
