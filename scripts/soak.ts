@@ -211,7 +211,7 @@ async function flood(count: number): Promise<number> {
     `| learner | ${mib(last.sum('proflag_learner_memory_bytes'))} (its estimate), ${last.sum('proflag_learner_clusters')} clusters |`,
     `| latency | p50 ${ms(result.p50Ms)}, p99 ${ms(result.p99Ms)}, max ${ms(result.maxMs)} (${concurrency} in flight, the sidecar saturated) |`,
     `| failures | ${result.errors} errors; ${result.timeouts} timeouts, ${result.lateAnswers} of them not explained by the machine's load; ` +
-      `${result.refused} refused streams (${result.refusedLate} opened while this client was stalled past the recycle grace); ` +
+      `${result.refused} refused streams (among the errors); ` +
       `${result.wrongProbes} wrong probes |`,
     `| run | ${clock(cps[cps.length - 1]!.elapsedMs)}, ${runner}; started ${startedOn}; load average at the end ${loadavg()
       .map((l) => l.toFixed(1))

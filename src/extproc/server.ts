@@ -5,9 +5,10 @@
 // idle streams, and shuts down gracefully. Per-connection rules live in connectionPolicy.ts,
 // one call's framing and status in grpcCall.ts.
 import http2, { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { ConnectionPolicy, MAX_STREAM_ID, type CloseReason } from './connectionPolicy.js';
+import { ConnectionPolicy, type CloseReason } from './connectionPolicy.js';
 import { DEFAULT_GRPC_LIMITS, type GrpcLimits } from './limits.js';
 import {
   encodeGrpcMessage,
@@ -132,10 +133,21 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
     onStreamClosed: (call) => calls.delete(call),
   };
 
+  // The policy needs each connection's own socket (see connectionPolicy.ts). Node creates the
+  // session in its own 'connection' listener and emits 'session' from there, synchronously:
+  // a listener put before Node's hands the socket over.
+  let arriving: Socket | null = null;
+  server.prependListener('connection', (socket: Socket) => {
+    arriving = socket;
+  });
   server.on('session', (session: PolicySession) => {
+    const socket = arriving;
+    arriving = null;
     sessions.add(session);
-    session[POLICY] = new ConnectionPolicy(session, limits, onConnectionClose);
-    session.once('close', () => sessions.delete(session));
+    session[POLICY] = new ConnectionPolicy(session, socket, limits, onConnectionClose);
+    // Until the socket is gone: a gracefully closed session may still hold it half-open.
+    if (socket !== null) socket.once('close', () => sessions.delete(session));
+    else session.once('close', () => sessions.delete(session));
   });
   // Random bytes, a bad preface, a protocol error: that connection ends, nothing else.
   server.on('sessionError', (err: Error) => logger.debug({ err: err.message }, 'HTTP/2 connection error'));
@@ -223,22 +235,14 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
       stopping ??= new Promise<void>((resolve) => {
         if (sweeper !== null) clearInterval(sweeper);
         health.endWatches();
-        const force = setTimeout(() => {
-          for (const s of sessions) s.destroy();
-        }, graceMs);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
+        server.close(() => resolve());
+        // Each connection: GOAWAY, its streams finish, and its socket is destroyed after
+        // graceMs at the latest (also one already closing for another reason).
         for (const s of sessions) {
-          onConnectionClose('shutdown');
-          try {
-            s.goaway(h2.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
-            s.close();
-          } catch {
-            s.destroy();
-          }
+          const policy = s[POLICY]!;
+          policy.closeGracefully('shutdown', graceMs);
+          const force = setTimeout(() => policy.destroy(), graceMs);
+          force.unref();
         }
       });
       return stopping;

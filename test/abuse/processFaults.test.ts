@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { freePort } from '../helpers/redisServer.js';
 import { MESSAGE_TIMEOUT_MS, PROBE_CASES, probeOnce } from './helpers/probe.js';
+import { grpcFrame, RawH2Connection, requestHeadersMessage } from './helpers/rawH2.js';
 import { sleep, startSidecarProcess, waitUntil, type SidecarProcess } from './helpers/sidecarProcess.js';
 
 /** What Envoy saw for requests sent while the sidecar went away. */
@@ -59,6 +60,34 @@ describe('the sidecar process stopped or killed under traffic', () => {
     expect(t.answered).toBeGreaterThan(10);
     expect(t.wrong).toBe(0);
     expect(t.skipped, 'requests after the listener closed failed open').toBeGreaterThan(0);
+  }, 60_000);
+
+  it('SIGTERM while clients that stopped reading hold streams: the process still ends within its grace with 0', async () => {
+    const sidecar = await startSidecarProcess();
+    started.push(sidecar);
+    const message = grpcFrame(
+      requestHeadersMessage([
+        [':method', 'GET'],
+        [':path', '/home'],
+      ]),
+    );
+    const stuck: RawH2Connection[] = [];
+    for (let i = 0; i < 5; i++) {
+      const conn = new RawH2Connection(sidecar.grpcPort);
+      stuck.push(conn);
+      await conn.connected;
+      await waitUntil(() => conn.serverSettings !== null, 5_000, 5);
+      for (let s = 0; s < 10; s++) conn.sendData(conn.openStream(), message);
+    }
+    await sleep(300);
+    // Neither reads again nor closes: the graceful close can never complete with them.
+    for (const c of stuck) c.stopReading();
+    const t0 = Date.now();
+    const code = await sidecar.stop(10_000);
+    const tookMs = Date.now() - t0;
+    for (const c of stuck) c.destroy();
+    expect(code, 'exit code (null: killed after 10 s)').toBe(0);
+    expect(tookMs, 'stopped within its 5 s grace').toBeLessThan(7_000);
   }, 60_000);
 
   it('SIGKILL under traffic, then a restart on the same port: Envoy fails open meanwhile, then gets answers again', async () => {

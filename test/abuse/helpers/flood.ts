@@ -12,8 +12,6 @@ import type { Metrics, SidecarProcess } from './sidecarProcess.js';
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 /** Warm-up requests use indexes from here on: distinct from the flood's own. */
 const WARMUP_OFFSET = 1_000_000_000;
-/** src/extproc/server.ts closes a recycled connection this long after its GOAWAY. */
-const RECYCLE_CLOSE_MS = 100;
 
 /** i in base 26, letters only: the endpoint normalizer keeps it (no digits, not an id). */
 export function word(i: number): string {
@@ -102,11 +100,12 @@ export interface FloodResult {
   readonly timeouts: number;
   /** Of those, the ones the machine took half the budget from (see STARVED_MS). */
   readonly starved: number;
-  /** Streams refused (REFUSED_STREAM; they count among failures too). */
+  /**
+   * Streams refused (REFUSED_STREAM), e.g. one this client opened on a connection the sidecar
+   * was recycling before it read the GOAWAY. They count among the errors.
+   */
   readonly refused: number;
-  /** Of those, the ones opened while this client was stalled past the sidecar's recycle grace. */
-  readonly refusedLate: number;
-  /** Failed answers other than timeouts, and not refusals a stalled client explains. */
+  /** Failed answers other than timeouts (refused streams included). */
   readonly errors: number;
   /** Timeouts the machine's load does not explain. */
   readonly lateAnswers: number;
@@ -143,7 +142,6 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
   let timeouts = 0;
   let starved = 0;
   let refused = 0;
-  let refusedLate = 0;
   const stalls = new StallWatch();
   let probes = 0;
   let wrongProbes = 0;
@@ -198,11 +196,7 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
           const sidecarWaited = runQueueWaitMs(sidecar.pid) - waited0;
           if (stalls.longestSince(t0) + (Number.isNaN(sidecarWaited) ? 0 : sidecarWaited) >= STARVED_MS) starved++;
         } else if (answer.failure.includes('REFUSED_STREAM')) {
-          // The sidecar recycles a connection with GOAWAY, then closes it ~100 ms later; a
-          // stream this client opened in between, because it was itself stalled and had not
-          // read the GOAWAY yet, is refused. Counted apart when this process did stall so.
           refused++;
-          if (stalls.longestSince(t0 - RECYCLE_CLOSE_MS * 2.5) >= RECYCLE_CLOSE_MS) refusedLate++;
         }
         // Keep a few of each kind: a burst of timeouts must not hide the first error.
         const sameKind = firstFailures.filter((f) => f.includes(answer.failure!.slice(0, 12))).length;
@@ -246,8 +240,7 @@ export async function runFlood(sidecar: SidecarProcess, options: FloodOptions): 
     timeouts,
     starved,
     refused,
-    refusedLate,
-    errors: failures - timeouts - refusedLate,
+    errors: failures - timeouts,
     lateAnswers: timeouts - starved,
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),

@@ -103,6 +103,12 @@ export interface RawH2Options {
   readonly answerPings?: boolean;
   /** Our SETTINGS entries (id → value) sent with the preface. */
   readonly settings?: Readonly<Record<number, number>>;
+  /**
+   * Act on what the server sends only this long after it arrived (in order), as a client
+   * whose reading lags behind its writing does: it keeps opening streams on a connection
+   * whose GOAWAY it has not read yet, and answers PINGs late.
+   */
+  readonly readLagMs?: number;
 }
 
 /**
@@ -115,7 +121,10 @@ export class RawH2Connection {
   /** Resolves when the server closes (or resets) the TCP connection. */
   readonly closed: Promise<void>;
   closedAt: number | null = null;
+  /** The last GOAWAY the server sent. */
   goaway: { lastStreamId: number; errorCode: number; at: number } | null = null;
+  /** Every GOAWAY, in order (a graceful close sends two). */
+  readonly goaways: { lastStreamId: number; errorCode: number; at: number }[] = [];
   /** The server's first SETTINGS, id → value. */
   serverSettings: Map<number, number> | null = null;
   pingsReceived = 0;
@@ -124,6 +133,8 @@ export class RawH2Connection {
   readonly ended = new Map<number, number | 'end'>();
   /** DATA bytes received per stream. */
   readonly dataBytes = new Map<number, number>();
+  /** When the first DATA of each stream was read (Date.now()). */
+  readonly firstDataAt = new Map<number, number>();
   private nextStreamId = 1;
   private pending: Buffer = Buffer.alloc(0);
   private keepFrames = true;
@@ -145,7 +156,11 @@ export class RawH2Connection {
       });
     });
     this.socket.on('error', () => {}); // a reset by the server is an outcome, seen as 'close'
-    this.socket.on('data', (d: Buffer) => this.onData(d));
+    const lag = options.readLagMs ?? 0;
+    this.socket.on(
+      'data',
+      lag > 0 ? (d: Buffer) => setTimeout(() => this.onData(d), lag) : (d: Buffer) => this.onData(d),
+    );
     if (options.preface ?? true) {
       const entries = Object.entries(options.settings ?? {});
       const payload = Buffer.alloc(entries.length * 6);
@@ -253,12 +268,14 @@ export class RawH2Connection {
           errorCode: payload.readUInt32BE(4),
           at: Date.now(),
         };
+        this.goaways.push(this.goaway);
         return;
       case FRAME.RST_STREAM:
         this.ended.set(f.streamId, payload.readUInt32BE(0));
         return;
       case FRAME.DATA:
         this.dataBytes.set(f.streamId, (this.dataBytes.get(f.streamId) ?? 0) + payload.length);
+        if (!this.firstDataAt.has(f.streamId)) this.firstDataAt.set(f.streamId, Date.now());
         if (f.flags & FLAG_END_STREAM) this.ended.set(f.streamId, 'end');
         return;
       case FRAME.HEADERS:
@@ -268,4 +285,11 @@ export class RawH2Connection {
   }
 }
 
-export const RST_CODE = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, REFUSED_STREAM: 7, CANCEL: 8 };
+export const RST_CODE = {
+  NO_ERROR: 0,
+  PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
+  REFUSED_STREAM: 7,
+  CANCEL: 8,
+  ENHANCE_YOUR_CALM: 11,
+};
