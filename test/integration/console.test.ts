@@ -11,6 +11,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { e2eEnv, EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until as untilWithin } from '../helpers/until.js';
 
 const proposal = (name: string) => ({
   name,
@@ -24,14 +25,9 @@ const proposal = (name: string) => ({
   evidence: { explain: 'country BR, POST /api/login', support: 120, clients: 64, onset: '2026-11-24T12:00:00.000Z' },
 });
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
+/** This file's waits: 5 s unless told, polling every 25 ms. */
+function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 5_000): Promise<T> {
+  return untilWithin(what, probe, ms, 25);
 }
 
 describe('console API on Redis', () => {
