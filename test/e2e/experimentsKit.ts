@@ -21,21 +21,10 @@ import type {
 } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import type { TestRedis } from '../helpers/redis.js';
+import { seededRandom } from '../helpers/seededRandom.js';
 import { e2eEnv } from './routingTable.js';
 
 export const FLAGS_HEADER = 'x-proflag-flags';
-
-/** mulberry32: a small seeded generator in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface BackendBehaviour {
   /** Share of requests answered 503. */
@@ -59,7 +48,7 @@ export function backends(
     const b = byCluster[cluster];
     if (!b) return { status: 200 };
     let rng = streams.get(cluster);
-    if (!rng) streams.set(cluster, (rng = seeded(seed * 1000 + ++n)));
+    if (!rng) streams.set(cluster, (rng = seededRandom(seed * 1000 + ++n)));
     const u = rng();
     const reset = b.reset ?? 0;
     const e5 = b.error5xx ?? 0;

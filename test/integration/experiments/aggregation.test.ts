@@ -16,6 +16,7 @@ import { ExperimentRecorder, type ExperimentTable } from '../../../src/experimen
 import type { ExperimentMetrics, FlushOutcome } from '../../../src/experiments/telemetry.js';
 import { testRedis, type TestRedis } from '../../helpers/redis.js';
 import { redisServer, redisServerAvailable } from '../../helpers/redisServer.js';
+import { seededRandom } from '../../helpers/seededRandom.js';
 
 const MINUTE = 60_000;
 const T0 = 29_000_000 * MINUTE; // a fixed epoch minute, so keys and windows are predictable
@@ -51,21 +52,10 @@ function experimentFlag(weights: [number, number], name = 'checkout'): Experimen
   };
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Sends `n` simulated outcomes through the table and adds the same outcomes, classified by
  *  the test itself, to `expected`. */
 function traffic(table: ExperimentTable, n: number, seed: number, expected: Map<string, VariantCounts>): void {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   for (let i = 0; i < n; i++) {
     const variant = random() < 0.5 ? 'control' : 'treatment';
     const slot = variant === 'control' ? 0 : 1;

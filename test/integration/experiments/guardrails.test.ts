@@ -18,6 +18,7 @@ import { ExperimentRecorder } from '../../../src/experiments/recorder.js';
 import { redisKeys } from '../../../src/store/redisKeys.js';
 import { headersOf, profileOf } from '../../helpers/profiles.js';
 import { testRedis, type TestRedis } from '../../helpers/redis.js';
+import { seededRandom } from '../../helpers/seededRandom.js';
 import { casChangePath } from './casChangePath.js';
 
 const T0 = 29_000_000 * 60_000;
@@ -68,17 +69,6 @@ async function loadSnapshot() {
     guardrails: doc.experiment.guardrails,
   };
   return { ...compiled, flags: compiled.flags.map((f) => ({ ...f, experiment })) };
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Snapshot = Awaited<ReturnType<typeof loadSnapshot>>;
@@ -139,7 +129,7 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     const predictedPerArm = Math.max(GUARDRAIL.minRequests, guardrailRequestsPerArm(0.01, 0.08, 1.1, 0.01));
     expect(predictedPerArm).toBe(500);
 
-    const random = rng(42);
+    const random = seededRandom(42);
     const perArm = { control: 0, treatment: 0 };
     let user = 0;
     let applied = 0;
@@ -238,7 +228,7 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     const replicas = [makeReplica(clock, changes, 'replica-a'), makeReplica(clock, changes, 'replica-b')];
     const snapshot = await loadSnapshot();
     for (const rep of replicas) rep.use(snapshot);
-    const random = rng(7);
+    const random = seededRandom(7);
     for (let user = 0; user < 3000; user++) replicas[user % 2]!.request(user, random);
     clock.now += 10_000;
     await Promise.all(replicas.map((rep) => rep.flusher.flush()));
