@@ -150,20 +150,6 @@ export function countedOf(
   return { requests: v.requests, status5xx: v.status5xx, status4xx: v.status4xx, noResponse: v.noResponse };
 }
 
-export async function until<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export interface ExperimentSidecarOptions {
   readonly flushMs?: number;
   readonly guardrailIntervalMs?: number;

@@ -8,6 +8,7 @@ import type { ExperimentReport } from '../../src/experiments/core/report.js';
 import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { metricSum, startProflag, type ProflagProcess } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 import {
   adminGet,
   backends,
@@ -19,7 +20,6 @@ import {
   putFlag,
   redisVersion,
   Tally,
-  until,
   withoutWindow,
 } from './experimentsKit.js';
 
@@ -79,6 +79,7 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
     });
     const v0 = await redisVersion(client, redis.prefix);
     await until(
+      'both workers to load the flag',
       async () => {
         const r = await adminGet<{ version: number | null; detail: { workers: { version: number | null }[] } }>(
           adminPort,
@@ -87,7 +88,6 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
         return r.body.detail?.workers?.length === 2 && r.body.detail.workers.every((w) => w.version === v0);
       },
       5000,
-      'both workers to load the flag',
     );
 
     const upstream = backends({ backend_stable: { error5xx: 0.01 }, backend_treatment: { error5xx: 0.08 } }, 23);
@@ -158,13 +158,13 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
     const read = async () => (await adminGet<ExperimentReport>(adminPort, '/experiments/work-exp?since=1h')).body;
     const total = tally.sum(() => true).requests;
     const report = await until(
+      'every request flushed',
       async () => {
         const r = await read();
         const all = [r, ...(r.earlierGenerations ?? [])].flatMap((g) => g.variants);
         return all.reduce((n, v) => n + v.requests, 0) === total ? r : null;
       },
       5000,
-      'every request flushed',
     );
     expect(withoutWindow(await read())).toEqual(withoutWindow(report));
     expect(report.trips).toHaveLength(1);
