@@ -38,6 +38,23 @@ export function startProflag(env: Record<string, string>): ProflagProcess {
   };
 }
 
+/**
+ * Ends a process that is still running (afterAll): SIGTERM and up to `graceMs` to exit when
+ * `graceMs` is given, then SIGKILL; resolves once it has exited.
+ */
+export async function stopProflag(p: ProflagProcess | undefined, graceMs = 0): Promise<void> {
+  if (!p) return;
+  const running = () => p.child.exitCode === null && p.child.signalCode === null;
+  if (!running()) return;
+  if (graceMs > 0) {
+    p.child.kill('SIGTERM');
+    await Promise.race([p.exited, new Promise((r) => setTimeout(r, graceMs))]);
+    if (!running()) return;
+  }
+  p.child.kill('SIGKILL');
+  await p.exited;
+}
+
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

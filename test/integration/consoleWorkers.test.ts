@@ -11,8 +11,9 @@ import { ensureUiBuilt } from '../browser/chromium.js';
 import { EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
-import { metricSum, startProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
+import { metricSum, startProflag, stopProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { TREE_START_MS, twoWorkersEnv } from '../helpers/workersTree.js';
 
 const TOKEN = 'console-workers-token-0123456789';
 const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -61,30 +62,23 @@ describe('console in the primary of PROFLAG_WORKERS=2', () => {
       }),
     );
     await client.zadd(`${redis.prefix}proposals`, Date.now(), 'w1');
-    p = startProflag({
-      REDIS_URL: redis.url,
-      PROFLAG_PREFIX: redis.prefix,
-      PROFLAG_WORKERS: '2',
-      PROFLAG_GRPC_ADDR: '127.0.0.1:0',
-      PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
-      PROFLAG_UA_HASH_KEY: 'console-workers-test-key',
-      PROFLAG_GEO_HEADER: 'x-country',
-      PROFLAG_STREAMS_PER_CONNECTION: '10',
-      PROFLAG_ADMIN_TOKEN: TOKEN,
-      PROFLAG_LEARN: 'on',
-    });
-    // Three processes compile their TypeScript first: generous on a busy machine.
-    const started = await p.started(50_000);
+    p = startProflag(
+      twoWorkersEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_UA_HASH_KEY: 'console-workers-test-key',
+        PROFLAG_GEO_HEADER: 'x-country',
+        PROFLAG_ADMIN_TOKEN: TOKEN,
+        PROFLAG_LEARN: 'on',
+      }),
+    );
+    const started = await p.started(TREE_START_MS);
     grpcAddr = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   }, 70_000);
 
   afterAll(async () => {
-    if (p && p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 8_000))]);
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    }
+    await stopProflag(p, 8_000);
     client?.disconnect();
     await redis?.cleanup();
   });
