@@ -3,20 +3,10 @@
 // turns it into an enabled flag; a route action is added with `ffr get | jq | ffr put -` (a
 // proposal never routes by itself: the learner does not know the upstream clusters); the
 // sidecar then routes the pattern's requests and leaves the rest alone.
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RawRequest } from '../../bench/scenarios/generator.js';
-import type { Sidecar } from '../../src/sidecar.js';
-import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
+import { describe, expect, it } from 'vitest';
 import { runFfr } from '../helpers/ffr.js';
-import {
-  emulated,
-  plantedSpec,
-  proposalIds,
-  ScenarioPlayer,
-  startLearningSidecar,
-} from '../helpers/plantedScenario.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { emulated, learningOnRedis, plantedSpec, proposalIds } from '../helpers/plantedScenario.js';
+import type { TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 import { flagsOf } from './routingTable.js';
 
@@ -25,40 +15,13 @@ function ffr(r: TestRedis, args: string[], input = '') {
 }
 
 describe('learned proposal → approval → routing', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let sidecar: Sidecar;
-  let envoy: EnvoyEmulator;
-  let now = Date.UTC(2026, 10, 24, 12, 0);
   // 3,000 background requests, then a Go-http-client family from BR logging in at 5 %.
   const spec = plantedSpec('e2e', 3);
-  const planted: RawRequest[] = [];
-  const background: RawRequest[] = [];
-
-  beforeAll(async () => {
-    redis = await testRedis();
-    client = new Redis(redis.url);
-    await client.set(`${redis.prefix}version`, '1');
-    sidecar = await startLearningSidecar({ REDIS_URL: redis.url, PROFLAG_PREFIX: redis.prefix }, () => now);
-    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
-  });
-
-  afterAll(async () => {
-    envoy?.close();
-    await sidecar?.stop(1_000);
-    client?.disconnect();
-    await redis?.cleanup();
-  });
+  const scenario = learningOnRedis(spec, { messageTimeoutMs: 5_000 });
 
   it('proposes the planted pattern from traffic through Envoy, approves it with ffr, and routes it', async () => {
-    const player = new ScenarioPlayer(
-      envoy,
-      spec,
-      (t) => (now = t),
-      (e) => (e.label ? planted : background).push(e.request),
-    );
-    await player.play();
-    await sidecar.learning!.runner.drained();
+    const { redis, client, sidecar, envoy, planted, background } = scenario;
+    await scenario.playAll();
     expect(sidecar.learning!.runner.stats).toMatchObject({ queued: spec.requests, droppedFull: 0, droppedRate: 0 });
 
     const ids = await proposalIds(client, redis.prefix);

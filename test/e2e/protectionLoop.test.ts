@@ -5,21 +5,13 @@
 // blocked → `scripts/ffr enforce NAME` → the planted requests get 429 and the background passes
 // exactly as before the flag existed → `scripts/ffr history NAME` shows both changes.
 // The scenario is test/e2e/learner.test.ts's (same seed, same pattern).
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RawRequest } from '../../bench/scenarios/generator.js';
-import type { Sidecar } from '../../src/sidecar.js';
-import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
+import type { EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
-import {
-  plantedSpec,
-  proposalIds,
-  ScenarioPlayer,
-  sendInBatches,
-  startLearningSidecar,
-} from '../helpers/plantedScenario.js';
+import { learningOnRedis, plantedSpec, proposalIds, sendInBatches } from '../helpers/plantedScenario.js';
 import { metricSum } from '../helpers/proflagProcess.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import type { TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 
 const NAME = 'go-login-block';
@@ -46,47 +38,19 @@ function wire(o: EmulatedOutcome): string {
 }
 
 describe('learned anomaly → shadow → enforce', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let sidecar: Sidecar;
-  let envoy: EnvoyEmulator;
-  let now = Date.UTC(2026, 10, 24, 12, 0);
-  const spec = plantedSpec('e2e', 3);
-  const planted: RawRequest[] = [];
-  const background: RawRequest[] = [];
-
-  beforeAll(async () => {
-    redis = await testRedis();
-    client = new Redis(redis.url);
-    await client.set(`${redis.prefix}version`, '1');
-    sidecar = await startLearningSidecar({ REDIS_URL: redis.url, PROFLAG_PREFIX: redis.prefix }, () => now);
-    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000, allowModeOverride: true });
-  });
-
-  afterAll(async () => {
-    envoy?.close();
-    await sidecar?.stop(1_000);
-    client?.disconnect();
-    await redis?.cleanup();
-  });
+  const scenario = learningOnRedis(plantedSpec('e2e', 3), { messageTimeoutMs: 5_000, allowModeOverride: true });
 
   /** The requests' outcomes, 32 at a time. */
-  const send = (requests: readonly RawRequest[]) => sendInBatches(envoy, requests);
+  const send = (requests: readonly RawRequest[]) => sendInBatches(scenario.envoy, requests);
 
   async function evaluations(result: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${sidecar.adminPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${scenario.sidecar.adminPort}/metrics`)).text();
     return metricSum(text, 'proflag_flag_evaluations_total', { flag: NAME, result });
   }
 
   it('proposes, shadows, then blocks the planted pattern with 429 and leaves the background alone', async () => {
-    const player = new ScenarioPlayer(
-      envoy,
-      spec,
-      (t) => (now = t),
-      (e) => (e.label ? planted : background).push(e.request),
-    );
-    await player.play();
-    await sidecar.learning!.runner.drained();
+    const { redis, client, sidecar, planted, background } = scenario;
+    await scenario.playAll();
 
     const ids = await proposalIds(client, redis.prefix);
     expect(ids).toHaveLength(1);

@@ -2,9 +2,10 @@
 // a sidecar whose learner takes every request and needs a shorter baseline than production,
 // a bench scenario (background traffic, then a planted pattern) sent through the Envoy
 // emulator 32 requests at a time with the sidecar's clock at each batch's first request, and
-// the wait for the proposal the learner writes to Redis.
-import type { Redis } from 'ioredis';
-import { expect } from 'vitest';
+// the wait for the proposal the learner writes to Redis; learningOnRedis puts them together
+// for a describe block on a test Redis.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { PATTERNS } from '../../bench/scenarios/catalog.js';
 import {
   generateScenario,
@@ -17,7 +18,8 @@ import { createProfileDetector } from '../../src/learner/core/detector/profileDe
 import { startSidecar, type Sidecar, type SidecarOptions } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { e2eEnv } from '../e2e/routingTable.js';
-import type { EmulatedOutcome, EmulatedRequest, EnvoyEmulator } from './envoyEmulator.js';
+import { EnvoyEmulator, type EmulatedOutcome, type EmulatedRequest, type EmulatorOptions } from './envoyEmulator.js';
+import { testRedis, type TestRedis } from './redis.js';
 import { until } from './until.js';
 
 /** Requests the emulator sends at once while a scenario plays. */
@@ -128,4 +130,77 @@ export function proposalIds(client: Redis, prefix: string, ms?: number): Promise
     },
     ms,
   );
+}
+
+/** A learning sidecar on a test Redis, the emulator in front of it, and a scenario to play. */
+export interface LearningOnRedis {
+  readonly redis: TestRedis;
+  readonly client: Redis;
+  readonly sidecar: Sidecar;
+  readonly envoy: EnvoyEmulator;
+  /** The scenario's planted requests, in order, once played. */
+  readonly planted: readonly RawRequest[];
+  /** Its background requests, in order, once played. */
+  readonly background: readonly RawRequest[];
+  /** Plays the whole scenario, then waits until the learner has taken every request. */
+  playAll(): Promise<void>;
+}
+
+/**
+ * For a describe block (registers its beforeAll and afterAll): a learning sidecar on a test
+ * Redis (version 1, no flags) whose clock starts at 2026-11-24 12:00 UTC and follows the
+ * scenario, and the emulator with `emulator` options.
+ */
+export function learningOnRedis(spec: ScenarioSpec, emulator: EmulatorOptions): LearningOnRedis {
+  let now = Date.UTC(2026, 10, 24, 12, 0);
+  let redis: TestRedis | undefined;
+  let client: Redis | undefined;
+  let sidecar: Sidecar | undefined;
+  let envoy: EnvoyEmulator | undefined;
+  const planted: RawRequest[] = [];
+  const background: RawRequest[] = [];
+  const open = () => {
+    if (!redis || !client || !sidecar || !envoy) throw new Error('the learning sidecar starts in beforeAll');
+    return { redis, client, sidecar, envoy };
+  };
+  beforeAll(async () => {
+    redis = await testRedis();
+    client = new Redis(redis.url);
+    await client.set(`${redis.prefix}version`, '1');
+    sidecar = await startLearningSidecar({ REDIS_URL: redis.url, PROFLAG_PREFIX: redis.prefix }, () => now);
+    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, emulator);
+  });
+  afterAll(async () => {
+    envoy?.close();
+    await sidecar?.stop(1_000);
+    client?.disconnect();
+    await redis?.cleanup();
+  });
+  return {
+    get redis() {
+      return open().redis;
+    },
+    get client() {
+      return open().client;
+    },
+    get sidecar() {
+      return open().sidecar;
+    },
+    get envoy() {
+      return open().envoy;
+    },
+    planted,
+    background,
+    async playAll() {
+      const { envoy, sidecar } = open();
+      const player = new ScenarioPlayer(
+        envoy,
+        spec,
+        (t) => (now = t),
+        (e) => (e.label ? planted : background).push(e.request),
+      );
+      await player.play();
+      await sidecar.learning!.runner.drained();
+    },
+  };
 }
