@@ -17,7 +17,7 @@ import { bucketOf } from '../../src/experiments/core/histogram.js';
 import { experimentGeneration } from '../../src/experiments/core/spec.js';
 import { experimentKeys, minuteOf } from '../../src/experiments/keys.js';
 import type { Sidecar } from '../../src/sidecar.js';
-import { EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { EXAMPLES, IP, setExampleFlags, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import { emulated, plantedSpec, ScenarioPlayer, sendAtOnce, startLearningSidecar } from '../helpers/plantedScenario.js';
@@ -66,10 +66,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     redis = await testRedis();
     client = new Redis(redis.url);
     // The example flags, plus an experiment flag, as if imported with ffr.
-    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.json'))) {
-      const doc = JSON.parse(await readFile(join(EXAMPLES, file), 'utf8')) as { name: string };
-      await client.set(`${redis.prefix}flag:${doc.name}`, JSON.stringify(doc));
-    }
+    await setExampleFlags(client, redis.prefix);
     const experimentFlag = await readFile(join(FIXTURES, 'experiment-flag.json'), 'utf8');
     await client.set(`${redis.prefix}flag:checkout-experiment`, JSON.stringify(JSON.parse(experimentFlag)));
     await client.set(`${redis.prefix}version`, '1');

@@ -4,7 +4,6 @@
 // written), Envoy-like traffic that counts failed responses, and the failover check (a master
 // killed mid-traffic, the feed's loss and return reported, a change made after the promotion
 // served within 1 s).
-import { readdirSync, readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.js';
@@ -19,7 +18,7 @@ import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createRedisClient, type RedisClient } from '../../src/store/redisConnection.js';
 import { redisKeys } from '../../src/store/redisKeys.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { at, e2eEnv, EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { at, e2eEnv, EXAMPLE_FLAG_NAMES, exampleFlagDocs, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from './envoyEmulator.js';
 import { runFfr, type FfrRun } from './ffr.js';
 import type { TopologyOptions } from './redisTopology.js';
@@ -88,11 +87,7 @@ export async function gauge(s: Sidecar, name: string): Promise<number> {
 
 /** The example flags, as one list for `ffr import -`. */
 export function exampleFlags(): string {
-  return JSON.stringify(
-    readdirSync(EXAMPLES)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => JSON.parse(readFileSync(`${EXAMPLES}${f}`, 'utf8')) as unknown),
-  );
+  return JSON.stringify(exampleFlagDocs());
 }
 
 /** `ffr import -` of the example flags through the topology, which must take all of them. */

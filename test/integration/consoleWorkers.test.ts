@@ -3,12 +3,10 @@
 // and counters, reads and changes Redis through its own connection (the shared change path),
 // previews proposals against the samples the workers forward, and sends `flags` events once
 // the workers serve a change, whoever made it.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureUiBuilt } from '../browser/chromium.js';
-import { EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { EXAMPLE_FLAG_NAMES, IP, setExampleFlags, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import { metricSum, startProflag, stopProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
@@ -46,10 +44,7 @@ describe('console in the primary of PROFLAG_WORKERS=2', () => {
     await ensureUiBuilt();
     redis = await testRedis();
     client = new Redis(redis.url);
-    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.json'))) {
-      const doc = JSON.parse(await readFile(join(EXAMPLES, file), 'utf8')) as { name: string };
-      await client.set(`${redis.prefix}flag:${doc.name}`, JSON.stringify(doc));
-    }
+    await setExampleFlags(client, redis.prefix);
     await client.set(`${redis.prefix}version`, '1');
     await client.set(
       `${redis.prefix}proposal:w1`,
