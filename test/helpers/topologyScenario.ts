@@ -105,6 +105,24 @@ export async function startServingSidecar(env: Record<string, string>): Promise<
   return ls;
 }
 
+/**
+ * A sidecar on `env` but with a wrong password for `host`, started in the background: its
+ * first-load wait (3 s) runs alongside other tests; await it (its failure reported) in its own.
+ */
+export function startWithWrongPassword(env: Record<string, string>, host: string): Promise<LoggedSidecar> {
+  const started = startLoggedSidecar({ ...env, REDIS_URL: `redis://:wrong@${host}` });
+  started.catch(() => undefined);
+  return started;
+}
+
+/** Ready, loaded every example flag, the feed connected, no error; /checkout to backend_canary. */
+export async function expectServingExamples(ls: LoggedSidecar): Promise<void> {
+  const r = await readyz(ls.sidecar);
+  expect(r.status).toBe(200);
+  expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
+  expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+}
+
 /** A sidecar started with a wrong password: not ready, and /readyz and the log say why. */
 export async function expectWrongPasswordReported(bad: LoggedSidecar): Promise<void> {
   const r = await readyz(bad.sidecar);

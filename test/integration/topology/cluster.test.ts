@@ -25,6 +25,7 @@ import {
   exampleFlags,
   expectFailoverSurvived,
   expectProposalWritten,
+  expectServingExamples,
   expectWrongPasswordReported,
   failoverUnderTraffic,
   ffrWith,
@@ -32,9 +33,9 @@ import {
   importExampleFlags,
   PREFIX,
   readyz,
-  servesCheckout,
   startLoggedSidecar,
   startServingSidecar,
+  startWithWrongPassword,
   topologyEnv,
   until,
   type LoggedSidecar,
@@ -63,8 +64,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     env = clusterEnv(cluster, others.map((n) => `127.0.0.1:${n.port}`).join(','));
     const imported = await ffrWith(env, ['import', '-'], exampleFlags());
     expect(imported.stderr).toBe('');
-    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@cluster' });
-    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
+    badStart = startWithWrongPassword(env, 'cluster');
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
@@ -74,10 +74,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
   });
 
   it('becomes ready and serves the flags', async () => {
-    const r = await readyz(ls.sidecar);
-    expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await expectServingExamples(ls);
     expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
   });
 

@@ -20,15 +20,15 @@ import {
   exampleFlags,
   expectFailoverSurvived,
   expectProposalWritten,
+  expectServingExamples,
   expectWrongPasswordReported,
   failoverUnderTraffic,
   ffrWith,
   importExampleFlags,
   PREFIX,
-  readyz,
-  servesCheckout,
   startLoggedSidecar,
   startServingSidecar,
+  startWithWrongPassword,
   topologyEnv,
   until,
   type LoggedSidecar,
@@ -55,8 +55,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
     sentinel = await startSentinel({ password: PASSWORD });
     env = sentinelEnv(sentinel);
     await importExampleFlags(env);
-    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@sentinel' });
-    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
+    badStart = startWithWrongPassword(env, 'sentinel');
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
@@ -66,10 +65,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   });
 
   it('becomes ready and serves the flags', async () => {
-    const r = await readyz(ls.sidecar);
-    expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await expectServingExamples(ls);
   });
 
   it('ffr: every command through the sentinels; a replica is refused for changes and read with a warning', async () => {
