@@ -55,11 +55,16 @@ export async function stopProflag(p: ProflagProcess | undefined, graceMs = 0): P
   await p.exited;
 }
 
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/** Whether `predicate` holds within `timeoutMs`, asked every `everyMs`. */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await predicate()) return true;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   return predicate();
 }

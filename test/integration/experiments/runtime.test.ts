@@ -7,6 +7,7 @@ import { resultsCommand } from '../../../src/experiments/resultsCommand.js';
 import { startExperiments } from '../../../src/experiments/runtime.js';
 import { redisKeys } from '../../../src/store/redisKeys.js';
 import { fileRedis } from '../../helpers/fileRedis.js';
+import { waitFor } from '../../helpers/proflagProcess.js';
 import { casChangePath } from './casChangePath.js';
 
 const r = fileRedis({ connect: (url) => new Redis(url, { maxRetriesPerRequest: 1 }) });
@@ -38,15 +39,6 @@ const snapshot: { flags: ExperimentFlagLike[] } = {
   ],
 };
 
-async function until(predicate: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return predicate();
-}
-
 describe('startExperiments', () => {
   it('flushes and trips on its own timers; ffr results shows it', async () => {
     const k = redisKeys(r.prefix);
@@ -69,7 +61,7 @@ describe('startExperiments', () => {
         observe((variant === 'treatment' && i % 10 === 1) || i % 50 === 0 ? 500 : 200, 12);
       }
       expect(table.dirty).toBe(true);
-      const tripped = await until(async () => (await r.redis.xlen(k.audit)) === 1, 10_000);
+      const tripped = await waitFor(async () => (await r.redis.xlen(k.audit)) === 1, 10_000, 25);
       expect(tripped).toBe(true);
       const doc = JSON.parse((await r.redis.get(k.flag('search')))!) as typeof FLAG;
       expect(doc.variants[1]!.weight).toBe(0);
