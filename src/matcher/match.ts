@@ -76,20 +76,8 @@ const NO_FLAGS = Object.freeze([]) as readonly CompiledFlag[];
 const NO_NAMES = Object.freeze([]) as readonly string[];
 const NO_HEADERS: ReadonlyMap<string, string> = new Map<string, string>();
 
-export const NO_DECISION: Decision = Object.freeze({
-  matches: NO_MATCHES,
-  route: null,
-  setHeaders: NO_HEADERS,
-  removeHeaders: NO_NAMES,
-  respond: null,
-  rewritePath: null,
-  responseSetHeaders: NO_HEADERS,
-  responseRemoveHeaders: NO_NAMES,
-  shadow: NO_MATCHES,
-  respondLimited: NO_MATCHES,
-  rolloutExcluded: NO_FLAGS,
-  belowThreshold: NO_FLAGS,
-});
+/** Nothing matched and nothing was missed: one shared, frozen answer. */
+export const NO_DECISION: Decision = Object.freeze(missesOnly(NO_FLAGS, NO_FLAGS));
 
 /** Per-dimension match values of one flag for one request; NaN where the flag has no such range. */
 export interface DimensionScores {
@@ -381,6 +369,7 @@ export function decideWith(
   return applyActions(snapshot, matches, nowMs, budget, excluded, below);
 }
 
+/** A decision that applies nothing, naming the flags that rollout or threshold left out. */
 function missesOnly(excluded: readonly CompiledFlag[], below: readonly CompiledFlag[]): Decision {
   return {
     matches: NO_MATCHES,

@@ -11,32 +11,23 @@ import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PATTERNS } from '../../bench/scenarios/catalog.js';
-import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
-import { loadConfig } from '../../src/config/config.js';
+import type { RawRequest, ScenarioSpec } from '../../bench/scenarios/generator.js';
 import { counterField } from '../../src/experiments/core/counts.js';
 import { bucketOf } from '../../src/experiments/core/histogram.js';
 import { experimentGeneration } from '../../src/experiments/core/spec.js';
 import { experimentKeys, minuteOf } from '../../src/experiments/keys.js';
-import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
-import { startSidecar, type Sidecar } from '../../src/sidecar.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { e2eEnv, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
-import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import type { Sidecar } from '../../src/sidecar.js';
+import { EXAMPLES, IP, setExampleFlags, UA } from '../e2e/routingTable.js';
+import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
+import { emulated, plantedSpec, ScenarioPlayer, sendAtOnce, startLearningSidecar } from '../helpers/plantedScenario.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 import { chromiumAvailable, ensureUiBuilt, launchChromium, screenshot, type TestBrowser } from './chromium.js';
 
 const TOKEN = 'console-test-token-0123456789';
 const FIXTURES = fileURLToPath(new URL('../fixtures/console/', import.meta.url));
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
-
-function emulated(r: RawRequest): EmulatedRequest {
-  const headers: Record<string, string> = {};
-  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
-  if (r.country !== null) headers['x-country'] = r.country;
-  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
-  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
-}
 
 /** Form controls without a label, an aria-label or (buttons) text. */
 function unlabeledControls(page: Page): Promise<string[]> {
@@ -45,16 +36,6 @@ function unlabeledControls(page: Page): Promise<string[]> {
       .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') ||
                         (el.tagName === 'BUTTON' && el.textContent.trim() !== '')))
       .map((el) => el.outerHTML.slice(0, 80))`);
-}
-
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
 }
 
 // Without Debian's chromium (apt-get install chromium) a developer's run skips this file; CI
@@ -71,12 +52,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
   const experimentCounts = JSON.parse(readFileSync(join(FIXTURES, 'experiment-counts.json'), 'utf8')) as {
     variants: Array<{ name: string; requests: number[]; errors: number[]; latencyMs: Array<[number, number]> }>;
   };
-  const spec: ScenarioSpec = {
-    name: 'console',
-    seed: 3,
-    requests: 4_500,
-    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
-  };
+  const spec = plantedSpec('console', 3);
   const planted: RawRequest[] = [];
   const rawUserAgents = new Set<string>();
   const rawIps = new Set<string>();
@@ -90,31 +66,20 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     redis = await testRedis();
     client = new Redis(redis.url);
     // The example flags, plus an experiment flag, as if imported with ffr.
-    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.json'))) {
-      const doc = JSON.parse(await readFile(join(EXAMPLES, file), 'utf8')) as { name: string };
-      await client.set(`${redis.prefix}flag:${doc.name}`, JSON.stringify(doc));
-    }
+    await setExampleFlags(client, redis.prefix);
     const experimentFlag = await readFile(join(FIXTURES, 'experiment-flag.json'), 'utf8');
     await client.set(`${redis.prefix}flag:checkout-experiment`, JSON.stringify(JSON.parse(experimentFlag)));
     await client.set(`${redis.prefix}version`, '1');
-    const config = loadConfig(
-      e2eEnv({
+    sidecar = await startLearningSidecar(
+      {
         REDIS_URL: redis.url,
         PROFLAG_PREFIX: redis.prefix,
-        PROFLAG_LEARN: 'on',
-        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
-        PROFLAG_LEARN_QUEUE_SIZE: '100000',
         PROFLAG_ADMIN_TOKEN: TOKEN,
         PROFLAG_GUARDRAIL_INTERVAL_MS: '1000',
-      }),
+      },
+      () => now,
+      { console: { trafficIntervalMs: 500 } },
     );
-    sidecar = await startSidecar(config, {
-      logger: createLogger('error'),
-      now: () => now,
-      defaultMetrics: false,
-      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
-      console: { trafficIntervalMs: 500 },
-    });
     base = `http://127.0.0.1:${sidecar.adminPort}`;
     envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
     browser = await launchChromium();
@@ -219,22 +184,18 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     await page.getByRole('link', { name: 'Proposals' }).click();
     await page.getByText('No proposals: the learner has found nothing new.').waitFor();
 
-    const batch: RawRequest[] = [];
-    const send = async () => {
-      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
-      for (const o of out) expect(o.error).toBeNull();
-      batch.length = 0;
-    };
     const ordinary: RawRequest[] = [];
-    for (const e of generateScenario(spec)) {
-      (e.label ? planted : ordinary).push(e.request);
-      if (e.request.userAgent) rawUserAgents.add(e.request.userAgent);
-      rawIps.add(e.request.sourceAddress.replace(/:\d+$/, ''));
-      if (batch.length === 0) now = e.timeMs;
-      batch.push(e.request);
-      if (batch.length === 32) await send();
-    }
-    await send();
+    const player = new ScenarioPlayer(
+      envoy,
+      spec,
+      (t) => (now = t),
+      (e) => {
+        (e.label ? planted : ordinary).push(e.request);
+        if (e.request.userAgent) rawUserAgents.add(e.request.userAgent);
+        rawIps.add(e.request.sourceAddress.replace(/:\d+$/, ''));
+      },
+    );
+    await player.play();
     await sidecar.learning!.runner.drained();
 
     // The page was not reloaded: the proposal arrives through the event stream.
@@ -250,8 +211,7 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     // after the burst depends on the machine's speed. A quiet second then gets 40 planted and
     // 40 ordinary requests (all of them kept): the range must catch some of them, not all.
     await new Promise((res) => setTimeout(res, 1_100));
-    batch.push(...planted.slice(-40), ...ordinary.slice(-40));
-    await send();
+    await sendAtOnce(envoy, [...planted.slice(-40), ...ordinary.slice(-40)]);
     const previewed = await until('a preview of the recent samples', async () => {
       const m = /would have matched ([\d,]+) of the last ([\d,]+) sampled requests/.exec(await card.innerText());
       const matched = Number(m?.[1]?.replace(/,/g, '') ?? 0);
@@ -460,21 +420,17 @@ describe.skipIf(!chromiumAvailable() && !process.env.CI)('operator console in Ch
     };
     const plantedBlock: RawRequest[] = [];
     await page.getByRole('link', { name: 'Proposals' }).click();
-    const batch: RawRequest[] = [];
-    const send = async () => {
-      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
-      for (const o of out) expect(o.error).toBeNull();
-      batch.length = 0;
-    };
     const userAgents2 = new Set<string>();
-    for (const e of generateScenario(spec2)) {
-      if (e.label) plantedBlock.push(e.request);
-      if (e.request.userAgent) userAgents2.add(e.request.userAgent);
-      if (batch.length === 0) now = e.timeMs;
-      batch.push(e.request);
-      if (batch.length === 32) await send();
-    }
-    await send();
+    const player = new ScenarioPlayer(
+      envoy,
+      spec2,
+      (t) => (now = t),
+      (e) => {
+        if (e.label) plantedBlock.push(e.request);
+        if (e.request.userAgent) userAgents2.add(e.request.userAgent);
+      },
+    );
+    await player.play();
     await sidecar.learning!.runner.drained();
     const card = page.locator('article.proposal').first();
     await card.waitFor({ timeout: 15_000 });

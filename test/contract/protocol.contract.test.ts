@@ -3,21 +3,24 @@
 // conversation between a client and a server built from different sides.
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EXT_PROC_SERVICE_PATH,
-  LOADER_OPTIONS,
   PROTO_DIR,
   loadExtProcPackage,
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../../src/extproc/protocol.js';
-import { OFFICIAL_INCLUDE_DIRS, loadOfficialRoot } from '../helpers/envoyConfigValidator.js';
-
-const EP_FILE = 'envoy/service/ext_proc/v3/external_processor.proto';
-const SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
+import { loadOfficialRoot } from '../helpers/envoyConfigValidator.js';
+import {
+  EXT_PROC_PROTO_FILE as EP_FILE,
+  EXT_PROC_SERVICE as SERVICE,
+  NON_UTF8,
+  officialExtProcDefinition,
+  officialProcessMethod,
+  raw,
+} from '../helpers/officialExtProc.js';
 
 // ---- the two sides -----------------------------------------------------------------------
 
@@ -29,8 +32,8 @@ function loadOurRoot(): protobuf.Root {
   return root;
 }
 
-const officialDefinition = protoLoader.loadSync(EP_FILE, { ...LOADER_OPTIONS, includeDirs: OFFICIAL_INCLUDE_DIRS });
-const officialMethod = (officialDefinition[SERVICE] as grpc.ServiceDefinition)['Process']!;
+const officialDefinition = officialExtProcDefinition();
+const officialMethod = officialProcessMethod(officialDefinition);
 const ourMethod = loadExtProcPackage().service['Process']!;
 
 function officialGrpcService(): grpc.ServiceClientConstructor {
@@ -41,12 +44,6 @@ function officialGrpcService(): grpc.ServiceClientConstructor {
 }
 
 // ---- representative messages -------------------------------------------------------------
-
-const raw = (key: string, value: string | Buffer) => ({
-  key,
-  raw_value: typeof value === 'string' ? Buffer.from(value, 'latin1') : value,
-});
-const NON_UTF8 = Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x80]);
 
 const REQUESTS: Record<string, ProcessingRequest> = {
   'request_headers as current Envoy sends them': {

@@ -2,11 +2,9 @@
 // every reply shape the encoder writes is byte-identical to protobufjs' encoding of the same
 // object and decodes with the official ProcessingResponse to what was meant; the request
 // decoder reads what the official encoder writes; hostile bytes never throw.
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LOADER_OPTIONS, type ProcessingRequest, type ProcessingResponse } from '../../src/extproc/protocol.js';
+import type { ProcessingRequest, ProcessingResponse } from '../../src/extproc/protocol.js';
 import {
   encodeProcessingResponse,
   MODE_OVERRIDE_SEND_RESPONSE_HEADERS,
@@ -16,23 +14,12 @@ import {
 import { decodeProcessingRequest, REQUEST_KINDS } from '../../src/extproc/requestDecoder.js';
 import { encodeResponseHeadersReply } from '../../src/extproc/responsePhase.js';
 import { headersOutcome, toCommonResponse } from '../../src/extproc/requestProcessor.js';
-import { OFFICIAL_INCLUDE_DIRS } from '../helpers/envoyConfigValidator.js';
+import { NON_UTF8, officialProcessMethod, raw } from '../helpers/officialExtProc.js';
 
-const EP_FILE = 'envoy/service/ext_proc/v3/external_processor.proto';
-const official = (
-  protoLoader.loadSync(EP_FILE, { ...LOADER_OPTIONS, includeDirs: OFFICIAL_INCLUDE_DIRS })[
-    'envoy.service.ext_proc.v3.ExternalProcessor'
-  ] as grpc.ServiceDefinition
-)['Process']!;
+const official = officialProcessMethod();
 const officialEncodeResponse = official.responseSerialize as (m: ProcessingResponse) => Buffer;
 const officialDecodeResponse = official.responseDeserialize as (b: Buffer) => ProcessingResponse;
 const officialEncodeRequest = official.requestSerialize as (m: ProcessingRequest) => Buffer;
-
-const raw = (key: string, value: string | Buffer) => ({
-  key,
-  raw_value: typeof value === 'string' ? Buffer.from(value, 'latin1') : value,
-});
-const NON_UTF8 = Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0x80]);
 
 /** Every reply shape proflag sends (and a few it may send for transformations/experiments). */
 const REPLIES: Record<string, ProcessingResponse> = {

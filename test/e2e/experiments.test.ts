@@ -12,6 +12,7 @@ import { normalizeResults } from '../../ui/src/experiments.js';
 import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 import {
   backends,
   classOf,
@@ -24,7 +25,6 @@ import {
   redisVersion,
   startExperimentSidecar,
   Tally,
-  until,
   withoutWindow,
 } from './experimentsKit.js';
 
@@ -101,7 +101,7 @@ describe('guardrail: a treatment failing at 8 % against 1 %', () => {
       ),
     );
     const v0 = await redisVersion(client, redis.prefix);
-    await until(async () => s.holder.current.version === v0, 3000, 'the sidecar to load the flag');
+    await until('the sidecar to load the flag', async () => s.holder.current.version === v0, 3000);
 
     // The guardrail's own power calculation: its one-sided test against the +10 % bound at
     // p < 0.01 reaches 80 % power at this many requests per arm; minRequests may bind first.
@@ -192,13 +192,13 @@ describe('guardrail: a treatment failing at 8 % against 1 %', () => {
     // Results: every request counted exactly once, in the generation it was decided under.
     const all = tally.merge(after);
     const settled = await until(
+      'the post-trip traffic to be flushed',
       async () => {
         const r = await experimentReport(s.adminPort, 'checkout-exp', '?since=1h');
         const c = r && countedOf(r, 'control');
         return c && c.requests === all.sum((k) => k === `${v1}:control`).requests ? r : null;
       },
       5000,
-      'the post-trip traffic to be flushed',
     );
     expect(settled.generation).not.toBe(check.generation);
     expect(settled.variants.map((v) => [v.name, v.share])).toEqual([
@@ -255,7 +255,7 @@ describe('two replicas sharing one Redis', () => {
       experimentFlag('pay-exp', '/pay', { control: 'control', guardrails: [ERROR_GUARDRAIL] }, 'backend_treatment'),
     );
     const v0 = await redisVersion(client, redis.prefix);
-    await until(async () => a.holder.current.version === v0 && b.holder.current.version === v0, 3000, 'both to load');
+    await until('both to load', async () => a.holder.current.version === v0 && b.holder.current.version === v0, 3000);
 
     const upstream = backends(
       {
@@ -281,12 +281,12 @@ describe('two replicas sharing one Redis', () => {
     // Both replicas flush on their own; the merged counts are exactly the sum, and either
     // replica's admin port shows the same document.
     const merged = await until(
+      'both replicas to flush',
       async () => {
         const r = await experimentReport(a.adminPort, 'pay-exp');
         return r && r.variants.reduce((n, v) => n + v.requests, 0) === 1400 ? r : null;
       },
       5000,
-      'both replicas to flush',
     );
     for (const variant of ['control', 'treatment']) {
       expect(countedOf(merged, variant), variant).toEqual(sum.sum((k) => k === `${v0}:${variant}`));
@@ -308,7 +308,7 @@ describe('two replicas sharing one Redis', () => {
     expect(await client.llen(`${redis.prefix}exp:pay-exp:trips`)).toBe(1);
 
     // Once both serve the change, further checks change nothing, and traffic is control only.
-    await until(async () => a.holder.current.version === v0 + 1 && b.holder.current.version === v0 + 1, 3000, 'reload');
+    await until('reload', async () => a.holder.current.version === v0 + 1 && b.holder.current.version === v0 + 1, 3000);
     const again = await Promise.all([a.experiments!.runner!.runOnce(), b.experiments!.runner!.runOnce()]);
     expect(again.flatMap((r) => r.applied)).toEqual([]);
     expect(await redisVersion(client, redis.prefix)).toBe(v0 + 1);
@@ -328,7 +328,7 @@ describe('sample ratio mismatch', () => {
     await putFlag(redis, experimentFlag('srm-broken', '/srm', { control: 'control' }, 'backend_treatment'));
     await putFlag(redis, experimentFlag('srm-honest', '/even', { control: 'control' }, 'backend_treatment'));
     const v = await redisVersion(client, redis.prefix);
-    await until(async () => s.holder.current.version === v, 3000, 'load');
+    await until('load', async () => s.holder.current.version === v, 3000);
     const e = emulator(s, backends({}));
     const broken = new Tally();
     const honest = new Tally();
@@ -348,12 +348,12 @@ describe('sample ratio mismatch', () => {
     });
     const report = async (flag: string, tally: Tally) =>
       until(
+        `${flag} flushed`,
         async () => {
           const r = await experimentReport(s.adminPort, flag);
           return r && r.variants.reduce((n, x) => n + x.requests, 0) === tally.sum(() => true).requests ? r : null;
         },
         5000,
-        `${flag} flushed`,
       );
     const bad = await report('srm-broken', broken);
     const good = await report('srm-honest', honest);
@@ -385,7 +385,7 @@ describe('requests without a response', () => {
       actions: { respond: { status: 429, body: 'slow down' } },
     });
     const v = await redisVersion(client, redis.prefix);
-    await until(async () => s.holder.current.version === v, 3000, 'load');
+    await until('load', async () => s.holder.current.version === v, 3000);
     const e = emulator(
       s,
       backends({ backend_stable: { reset: 0.05 }, backend_nr: { reset: 0.15, error4xx: 0.05 } }, 3),
@@ -409,12 +409,12 @@ describe('requests without a response', () => {
     const seen = tally.sum(() => true);
     expect(seen.noResponse).toBeGreaterThan(10);
     const r = await until(
+      'flushed',
       async () => {
         const x = await experimentReport(s.adminPort, 'nr-exp');
         return x && x.variants.reduce((n, y) => n + y.requests, 0) === 400 ? x : null;
       },
       5000,
-      'flushed',
     );
     const total = { requests: 0, noResponse: 0, status5xx: 0, status4xx: 0, errors: 0, invalidStatus: 0 };
     for (const x of r.variants) {
@@ -444,7 +444,7 @@ describe('latency', () => {
       experimentFlag('lat-exp', '/lat', { control: 'control', guardrails: [latencyGuardrail] }, 'backend_slow'),
     );
     const v = await redisVersion(client, redis.prefix);
-    await until(async () => s.holder.current.version === v, 3000, 'load');
+    await until('load', async () => s.holder.current.version === v, 3000);
     const e = emulator(s, backends({ backend_slow: { delayMs: 80 } }));
     await drive({
       envoys: [e],
@@ -455,12 +455,12 @@ describe('latency', () => {
       stop: () => s.holder.current.version !== v,
     });
     const r = await until(
+      'the latency guardrail to trip',
       async () => {
         const x = await experimentReport(s.adminPort, 'lat-exp', '?since=1h');
         return x && x.trips.length > 0 ? x : null;
       },
       5000,
-      'the latency guardrail to trip',
     );
     const g = r.earlierGenerations.find((x) => x.generation === r.trips[0]!.generation) ?? r;
     const [control, treatment] = g.variants as [(typeof g.variants)[number], (typeof g.variants)[number]];

@@ -15,6 +15,7 @@ import { EnvoyEmulator, officialExtProcClient } from '../helpers/envoyEmulator.j
 import { runFfr } from '../helpers/ffr.js';
 import { metricSum } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 import {
   adminGet,
   backends,
@@ -26,7 +27,6 @@ import {
   redisVersion,
   startExperimentSidecar,
   Tally,
-  until,
 } from './experimentsKit.js';
 
 const FLAG = {
@@ -117,7 +117,7 @@ describe('experiments: bad input', () => {
     s = await startExperimentSidecar(redis, { guardrailIntervalMs: 3_600_000 });
     await putFlag(redis, FLAG);
     const v = await redisVersion(client, redis.prefix);
-    await until(async () => s.holder.current.version === v, 3000, 'load');
+    await until('load', async () => s.holder.current.version === v, 3000);
     envoy = new EnvoyEmulator(`127.0.0.1:${s.grpcPort}`, {
       allowModeOverride: true,
       messageTimeoutMs: 2000,
@@ -203,12 +203,12 @@ describe('experiments: bad input', () => {
     expect(replies[0]!.mode_override).toBeUndefined();
     expect(replies.map((r) => r.response)).toEqual(['request_headers', 'response_headers']);
     const after = await until(
+      'the unrequested counter',
       async () => {
         const n = await metric('proflag_extproc_response_phase_total', { outcome: 'unrequested' });
         return n >= before + 3 ? n : null;
       },
       2000,
-      'the unrequested counter',
     );
     expect(after).toBe(before + 3);
   });
@@ -246,9 +246,9 @@ describe('experiments: bad input', () => {
     await client.incr(`${redis.prefix}version`);
     await client.publish(`${redis.prefix}changes`, 'bad-control');
     const rejected = await until(
+      'the rejection',
       async () => s.holder.current.rejected.find((r) => r.key === 'bad-control'),
       3000,
-      'the rejection',
     );
     expect(rejected.reason).toMatch(/names no variant/);
     await send('after-the-broken-flag');
@@ -257,12 +257,12 @@ describe('experiments: bad input', () => {
   it('the experiment counted exactly the well-formed exchanges', async () => {
     const total = expected.sum(() => true).requests + invalidStatuses;
     const r = await until(
+      'the counts',
       async () => {
         const x = await experimentReport(s.adminPort, 'bad-exp');
         return x && x.variants.reduce((n, v) => n + v.requests, 0) === total ? x : null;
       },
       5000,
-      'the counts',
     );
     let invalid = 0;
     for (const v of r.variants) {

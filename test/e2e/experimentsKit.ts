@@ -21,21 +21,10 @@ import type {
 } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
 import type { TestRedis } from '../helpers/redis.js';
+import { seededRandom } from '../helpers/seededRandom.js';
 import { e2eEnv } from './routingTable.js';
 
 export const FLAGS_HEADER = 'x-proflag-flags';
-
-/** mulberry32: a small seeded generator in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface BackendBehaviour {
   /** Share of requests answered 503. */
@@ -59,7 +48,7 @@ export function backends(
     const b = byCluster[cluster];
     if (!b) return { status: 200 };
     let rng = streams.get(cluster);
-    if (!rng) streams.set(cluster, (rng = seeded(seed * 1000 + ++n)));
+    if (!rng) streams.set(cluster, (rng = seededRandom(seed * 1000 + ++n)));
     const u = rng();
     const reset = b.reset ?? 0;
     const e5 = b.error5xx ?? 0;
@@ -159,20 +148,6 @@ export function countedOf(
   const v = report.variants.find((x) => x.name === variant);
   if (!v) throw new Error(`no variant ${variant} in ${report.flag}`);
   return { requests: v.requests, status5xx: v.status5xx, status4xx: v.status4xx, noResponse: v.noResponse };
-}
-
-export async function until<T>(
-  probe: () => Promise<T | null | undefined | false>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface ExperimentSidecarOptions {

@@ -6,8 +6,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExperimentReport } from '../../src/experiments/core/report.js';
 import { EnvoyEmulator, type EmulatedOutcome } from '../helpers/envoyEmulator.js';
-import { metricSum, startProflag, type ProflagProcess } from '../helpers/proflagProcess.js';
+import { metricSum, startProflag, stopProflag, type ProflagProcess } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
+import { TREE_START_MS, twoWorkersEnv } from '../helpers/workersTree.js';
 import {
   adminGet,
   backends,
@@ -19,7 +21,6 @@ import {
   putFlag,
   redisVersion,
   Tally,
-  until,
   withoutWindow,
 } from './experimentsKit.js';
 
@@ -33,31 +34,23 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
   beforeAll(async () => {
     redis = await testRedis();
     client = new Redis(redis.url);
-    p = startProflag({
-      PROFLAG_WORKERS: '2',
-      REDIS_URL: redis.url,
-      PROFLAG_PREFIX: redis.prefix,
-      PROFLAG_GRPC_ADDR: '127.0.0.1:0',
-      PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
-      PROFLAG_UA_HASH_KEY: 'experiments-workers-key-0123',
-      PROFLAG_LEARN: 'off',
-      PROFLAG_EXPERIMENT_FLUSH_MS: '1000',
-      PROFLAG_GUARDRAIL_INTERVAL_MS: '1000',
-      // Recycled often, so the test's connections spread over both workers.
-      PROFLAG_STREAMS_PER_CONNECTION: '10',
-    });
-    // Three processes compile their TypeScript first: generous on a busy machine.
-    const started = await p.started(50_000);
+    p = startProflag(
+      twoWorkersEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_UA_HASH_KEY: 'experiments-workers-key-0123',
+        PROFLAG_LEARN: 'off',
+        PROFLAG_EXPERIMENT_FLUSH_MS: '1000',
+        PROFLAG_GUARDRAIL_INTERVAL_MS: '1000',
+      }),
+    );
+    const started = await p.started(TREE_START_MS);
     grpcAddr = started.grpc;
     adminPort = started.admin;
   });
 
   afterAll(async () => {
-    if (p && p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    }
+    await stopProflag(p, 5000);
     client?.disconnect();
     await redis?.cleanup();
   });
@@ -79,6 +72,7 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
     });
     const v0 = await redisVersion(client, redis.prefix);
     await until(
+      'both workers to load the flag',
       async () => {
         const r = await adminGet<{ version: number | null; detail: { workers: { version: number | null }[] } }>(
           adminPort,
@@ -87,7 +81,6 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
         return r.body.detail?.workers?.length === 2 && r.body.detail.workers.every((w) => w.version === v0);
       },
       5000,
-      'both workers to load the flag',
     );
 
     const upstream = backends({ backend_stable: { error5xx: 0.01 }, backend_treatment: { error5xx: 0.08 } }, 23);
@@ -158,13 +151,13 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
     const read = async () => (await adminGet<ExperimentReport>(adminPort, '/experiments/work-exp?since=1h')).body;
     const total = tally.sum(() => true).requests;
     const report = await until(
+      'every request flushed',
       async () => {
         const r = await read();
         const all = [r, ...(r.earlierGenerations ?? [])].flatMap((g) => g.variants);
         return all.reduce((n, v) => n + v.requests, 0) === total ? r : null;
       },
       5000,
-      'every request flushed',
     );
     expect(withoutWindow(await read())).toEqual(withoutWindow(report));
     expect(report.trips).toHaveLength(1);

@@ -3,109 +3,28 @@
 // turns it into an enabled flag; a route action is added with `ffr get | jq | ffr put -` (a
 // proposal never routes by itself: the learner does not know the upstream clusters); the
 // sidecar then routes the pattern's requests and leaves the rest alone.
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PATTERNS } from '../../bench/scenarios/catalog.js';
-import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
-import { loadConfig } from '../../src/config/config.js';
-import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
-import { startSidecar, type Sidecar } from '../../src/sidecar.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import { describe, expect, it } from 'vitest';
 import { runFfr } from '../helpers/ffr.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
-import { e2eEnv, flagsOf } from './routingTable.js';
+import { emulated, learningOnRedis, plantedSpec, proposalIds } from '../helpers/plantedScenario.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
+import { flagsOf } from './routingTable.js';
 
 function ffr(r: TestRedis, args: string[], input = '') {
   return runFfr(r, args, { input, env: { PROFLAG_ACTOR: 'e2e' } });
 }
 
-function emulated(r: RawRequest): EmulatedRequest {
-  const headers: Record<string, string> = {};
-  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
-  if (r.country !== null) headers['x-country'] = r.country;
-  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
-  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
-}
-
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
 describe('learned proposal → approval → routing', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let sidecar: Sidecar;
-  let envoy: EnvoyEmulator;
-  let now = Date.UTC(2026, 10, 24, 12, 0);
   // 3,000 background requests, then a Go-http-client family from BR logging in at 5 %.
-  const spec: ScenarioSpec = {
-    name: 'e2e',
-    seed: 3,
-    requests: 4_500,
-    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
-  };
-  const planted: RawRequest[] = [];
-  const background: RawRequest[] = [];
-
-  beforeAll(async () => {
-    redis = await testRedis();
-    client = new Redis(redis.url);
-    await client.set(`${redis.prefix}version`, '1');
-    const config = loadConfig(
-      e2eEnv({
-        REDIS_URL: redis.url,
-        PROFLAG_PREFIX: redis.prefix,
-        PROFLAG_LEARN: 'on',
-        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
-        PROFLAG_LEARN_QUEUE_SIZE: '100000',
-      }),
-    );
-    sidecar = await startSidecar(config, {
-      logger: createLogger('error'),
-      now: () => now,
-      defaultMetrics: false,
-      // A shorter baseline than production (detector window 1,000 instead of 10,000), so that
-      // a few thousand requests through the emulator are enough.
-      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
-    });
-    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
-  });
-
-  afterAll(async () => {
-    envoy?.close();
-    await sidecar?.stop(1_000);
-    client?.disconnect();
-    await redis?.cleanup();
-  });
+  const spec = plantedSpec('e2e', 3);
+  const scenario = learningOnRedis(spec, { messageTimeoutMs: 5_000 });
 
   it('proposes the planted pattern from traffic through Envoy, approves it with ffr, and routes it', async () => {
-    const batch: RawRequest[] = [];
-    const send = async () => {
-      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
-      for (const o of out) expect(o.error).toBeNull();
-      batch.length = 0;
-    };
-    for (const e of generateScenario(spec)) {
-      (e.label ? planted : background).push(e.request);
-      if (batch.length === 0) now = e.timeMs;
-      batch.push(e.request);
-      if (batch.length === 32) await send();
-    }
-    await send();
-    await sidecar.learning!.runner.drained();
+    const { redis, client, sidecar, envoy, planted, background } = scenario;
+    await scenario.playAll();
     expect(sidecar.learning!.runner.stats).toMatchObject({ queued: spec.requests, droppedFull: 0, droppedRate: 0 });
 
-    const ids = await until('a proposal', async () => {
-      const ids = await client.zrange(`${redis.prefix}proposals`, 0, -1);
-      return ids.length > 0 && ids;
-    });
+    const ids = await proposalIds(client, redis.prefix);
     expect(ids).toHaveLength(1);
     const proposal = JSON.parse((await client.get(`${redis.prefix}proposal:${ids[0]}`))!);
     expect(proposal).toMatchObject({

@@ -5,23 +5,10 @@
 // (JSON and text) is searched for every raw user agent and client IP that was sent: none may
 // appear, and every value shown has at least k events and clients.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PATTERNS } from '../../bench/scenarios/catalog.js';
-import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
-import { loadConfig } from '../../src/config/config.js';
-import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
 import type { LearnerReport } from '../../src/learner/learnerReport.js';
-import { startSidecar, type Sidecar } from '../../src/sidecar.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
-import { e2eEnv } from './routingTable.js';
-
-function emulated(r: RawRequest): EmulatedRequest {
-  const headers: Record<string, string> = {};
-  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
-  if (r.country !== null) headers['x-country'] = r.country;
-  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
-  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
-}
+import type { Sidecar } from '../../src/sidecar.js';
+import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
+import { plantedSpec, ScenarioPlayer, startLearningSidecar } from '../helpers/plantedScenario.js';
 
 describe('GET /learner', () => {
   let sidecar: Sidecar;
@@ -30,12 +17,7 @@ describe('GET /learner', () => {
   const userAgents = new Set<string>();
   const ips = new Set<string>();
   // 3,000 background requests, then a Go-http-client family from BR logging in at 5 %.
-  const spec: ScenarioSpec = {
-    name: 'learner-route',
-    seed: 5,
-    requests: 4_500,
-    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
-  };
+  const spec = plantedSpec('learner-route', 5);
 
   const get = async (query = ''): Promise<{ status: number; type: string; body: string }> => {
     await sidecar.learning!.runner.drained();
@@ -62,21 +44,8 @@ describe('GET /learner', () => {
   }
 
   beforeAll(async () => {
-    const config = loadConfig(
-      e2eEnv({
-        PROFLAG_STORE: 'file',
-        PROFLAG_LEARN: 'on',
-        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
-        PROFLAG_LEARN_QUEUE_SIZE: '100000',
-      }),
-    );
-    sidecar = await startSidecar(config, {
-      logger: createLogger('error'),
-      now: () => now,
-      defaultMetrics: false,
-      // A shorter baseline than production, as in learner.test.ts.
-      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
-    });
+    // The file store: the proposal goes to the log.
+    sidecar = await startLearningSidecar({ PROFLAG_STORE: 'file' }, () => now);
     envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000 });
   });
 
@@ -90,30 +59,20 @@ describe('GET /learner', () => {
     expect(early.status).toBe(200);
     expect((JSON.parse(early.body) as LearnerReport).learner!.warmUp.summary).toBe('no samples yet');
 
-    const events = [...generateScenario(spec)];
-    const send = async (batch: readonly RawRequest[]) => {
-      const out = await Promise.all(batch.map((r) => envoy.request(emulated(r))));
-      for (const o of out) expect(o.error).toBeNull();
-    };
-    let sent = 0;
     let planted = 0;
-    const sendUntil = async (stop: () => boolean) => {
-      while (sent < events.length && !stop()) {
-        const batch: RawRequest[] = [];
-        while (batch.length < 32 && sent < events.length && !stop()) {
-          const e = events[sent++]!;
-          if (batch.length === 0) now = e.timeMs; // the clock of the batch (the emulator sends it at once)
-          if (e.request.userAgent) userAgents.add(e.request.userAgent);
-          ips.add(e.request.sourceAddress.slice(0, e.request.sourceAddress.lastIndexOf(':')));
-          if (e.label) planted++;
-          batch.push(e.request);
-        }
-        await send(batch);
-      }
-    };
+    const player = new ScenarioPlayer(
+      envoy,
+      spec,
+      (t) => (now = t),
+      (e) => {
+        if (e.request.userAgent) userAgents.add(e.request.userAgent);
+        ips.add(e.request.sourceAddress.slice(0, e.request.sourceAddress.lastIndexOf(':')));
+        if (e.label) planted++;
+      },
+    );
 
     // 34 planted requests from 34 distinct clients: under the floor.
-    await sendUntil(() => planted >= 34);
+    await player.play(() => planted >= 34);
     const before = await get();
     const beforeText = await get('?format=text');
     expect(beforeText.type).toMatch(/^text\/plain/);
@@ -127,7 +86,7 @@ describe('GET /learner', () => {
     expect(beforeText.body).toContain(`✘ [below-floor] ${biggest.reason}`);
     expect(before.body).not.toContain('/api/login');
 
-    await sendUntil(() => false);
+    await player.play();
     const after = await get();
     const afterText = await get('?format=text');
     expectPrivate(after.body, afterText.body);

@@ -5,32 +5,19 @@
 // blocked → `scripts/ffr enforce NAME` → the planted requests get 429 and the background passes
 // exactly as before the flag existed → `scripts/ffr history NAME` shows both changes.
 // The scenario is test/e2e/learner.test.ts's (same seed, same pattern).
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PATTERNS } from '../../bench/scenarios/catalog.js';
-import { generateScenario, type RawRequest, type ScenarioSpec } from '../../bench/scenarios/generator.js';
-import { loadConfig } from '../../src/config/config.js';
-import { createProfileDetector } from '../../src/learner/core/detector/profileDetector.js';
-import { startSidecar, type Sidecar } from '../../src/sidecar.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { EnvoyEmulator, type EmulatedOutcome, type EmulatedRequest } from '../helpers/envoyEmulator.js';
+import { describe, expect, it } from 'vitest';
+import type { RawRequest } from '../../bench/scenarios/generator.js';
+import type { EmulatedOutcome } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
+import { learningOnRedis, plantedSpec, proposalIds, sendInBatches } from '../helpers/plantedScenario.js';
 import { metricSum } from '../helpers/proflagProcess.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
-import { e2eEnv } from './routingTable.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
 const NAME = 'go-login-block';
 
 function ffr(r: TestRedis, args: string[]) {
   return runFfr(r, args, { env: { PROFLAG_ACTOR: 'e2e-operator' } });
-}
-
-function emulated(r: RawRequest): EmulatedRequest {
-  const headers: Record<string, string> = {};
-  if (r.userAgent !== null) headers['user-agent'] = r.userAgent;
-  if (r.country !== null) headers['x-country'] = r.country;
-  if (r.contentLength !== null) headers['content-length'] = String(r.contentLength);
-  return { method: r.method, path: r.path, sourceAddress: r.sourceAddress, headers, hasBody: r.contentLength !== null };
 }
 
 /** Everything Envoy makes of an exchange, without the per-request x-request-id. */
@@ -50,90 +37,22 @@ function wire(o: EmulatedOutcome): string {
   });
 }
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
 describe('learned anomaly → shadow → enforce', () => {
-  let redis: TestRedis;
-  let client: Redis;
-  let sidecar: Sidecar;
-  let envoy: EnvoyEmulator;
-  let now = Date.UTC(2026, 10, 24, 12, 0);
-  const spec: ScenarioSpec = {
-    name: 'e2e',
-    seed: 3,
-    requests: 4_500,
-    planted: [{ ...PATTERNS['new-family-1pct']!(3_000), name: 'bot', share: 0.05 }],
-  };
-  const planted: RawRequest[] = [];
-  const background: RawRequest[] = [];
-
-  beforeAll(async () => {
-    redis = await testRedis();
-    client = new Redis(redis.url);
-    await client.set(`${redis.prefix}version`, '1');
-    const config = loadConfig(
-      e2eEnv({
-        REDIS_URL: redis.url,
-        PROFLAG_PREFIX: redis.prefix,
-        PROFLAG_LEARN: 'on',
-        PROFLAG_LEARN_MAX_PER_SECOND: '1000000',
-        PROFLAG_LEARN_QUEUE_SIZE: '100000',
-      }),
-    );
-    sidecar = await startSidecar(config, {
-      logger: createLogger('error'),
-      now: () => now,
-      defaultMetrics: false,
-      learner: { detector: createProfileDetector({ window: 1_000 }), minBaselineEvents: 1_500, warmupEvents: 1_000 },
-    });
-    envoy = new EnvoyEmulator(`127.0.0.1:${sidecar.grpcPort}`, { messageTimeoutMs: 5_000, allowModeOverride: true });
-  });
-
-  afterAll(async () => {
-    envoy?.close();
-    await sidecar?.stop(1_000);
-    client?.disconnect();
-    await redis?.cleanup();
-  });
+  const scenario = learningOnRedis(plantedSpec('e2e', 3), { messageTimeoutMs: 5_000, allowModeOverride: true });
 
   /** The requests' outcomes, 32 at a time. */
-  async function send(requests: readonly RawRequest[]): Promise<EmulatedOutcome[]> {
-    const out: EmulatedOutcome[] = [];
-    for (let i = 0; i < requests.length; i += 32) {
-      out.push(...(await Promise.all(requests.slice(i, i + 32).map((r) => envoy.request(emulated(r))))));
-    }
-    for (const o of out) expect(o.error).toBeNull();
-    return out;
-  }
+  const send = (requests: readonly RawRequest[]) => sendInBatches(scenario.envoy, requests);
 
   async function evaluations(result: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${sidecar.adminPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${scenario.sidecar.adminPort}/metrics`)).text();
     return metricSum(text, 'proflag_flag_evaluations_total', { flag: NAME, result });
   }
 
   it('proposes, shadows, then blocks the planted pattern with 429 and leaves the background alone', async () => {
-    const batch: RawRequest[] = [];
-    for (const e of generateScenario(spec)) {
-      (e.label ? planted : background).push(e.request);
-      if (batch.length === 0) now = e.timeMs;
-      batch.push(e.request);
-      if (batch.length === 32) await send(batch.splice(0));
-    }
-    await send(batch.splice(0));
-    await sidecar.learning!.runner.drained();
+    const { redis, client, sidecar, planted, background } = scenario;
+    await scenario.playAll();
 
-    const ids = await until('a proposal', async () => {
-      const ids = await client.zrange(`${redis.prefix}proposals`, 0, -1);
-      return ids.length > 0 && ids;
-    });
+    const ids = await proposalIds(client, redis.prefix);
     expect(ids).toHaveLength(1);
     const proposal = JSON.parse((await client.get(`${redis.prefix}proposal:${ids[0]}`))!);
     expect(proposal).toMatchObject({ profile: { geo: { in: ['BR'] }, endpoint: { in: ['/api/login'] } } });

@@ -1,7 +1,8 @@
 // The routing table for examples/flags/*.json and the helpers that run it against a sidecar;
 // shared by the file-store and Redis-store end-to-end tests.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { EnvoyEmulator, type EmulatedRequest } from '../helpers/envoyEmulator.js';
 
@@ -11,6 +12,18 @@ export const EXAMPLE_FLAG_NAMES: readonly string[] = readdirSync(EXAMPLES)
   .filter((f) => f.endsWith('.json'))
   .map((f) => f.slice(0, -'.json'.length))
   .sort();
+
+/** The example flag documents, in the folder's order. */
+export function exampleFlagDocs(): { name: string }[] {
+  return readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(`${EXAMPLES}${f}`, 'utf8')) as { name: string });
+}
+
+/** Every example flag written under `prefix` with a plain SET each (no version bump, no publish). */
+export async function setExampleFlags(client: Redis, prefix: string): Promise<void> {
+  for (const doc of exampleFlagDocs()) await client.set(`${prefix}flag:${doc.name}`, JSON.stringify(doc));
+}
 export const UA = {
   firefox: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0',
   chromeAndroid:

@@ -8,8 +8,15 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
-import { alive, metricSum, startProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
+import {
+  alive,
+  metricSum,
+  startProflag,
+  stopProflag,
+  waitFor,
+  type ProflagProcess,
+} from '../helpers/proflagProcess.js';
+import { clustersServed, TREE_START_MS, twoWorkersEnv } from '../helpers/workersTree.js';
 
 interface WorkerState {
   readonly worker: number;
@@ -50,48 +57,24 @@ describe('PROFLAG_WORKERS=2', () => {
   const metrics = async () => (await get('/metrics')).text;
 
   /** `connections` Envoy connections, `perConnection` requests each, in parallel. */
-  async function traffic(connections: number, perConnection: number, path = '/svc/items') {
-    const clusters: string[] = [];
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        const envoy = new EnvoyEmulator(grpc, { messageTimeoutMs: 2_000 });
-        try {
-          for (let i = 0; i < perConnection; i++) {
-            const out = await envoy.request({ path, headers: { 'user-agent': 'curl/8.5.0' } });
-            clusters.push(out.error === null ? out.cluster : `error: ${String(out.error)}`);
-          }
-        } finally {
-          envoy.close();
-        }
-      }),
-    );
-    return clusters;
-  }
+  const traffic = (connections: number, perConnection: number, path = '/svc/items') =>
+    clustersServed(grpc, connections, perConnection, path);
 
   beforeAll(async () => {
     writeFlag('v1');
-    p = startProflag({
-      PROFLAG_WORKERS: '2',
-      PROFLAG_STORE: 'file',
-      PROFLAG_FLAGS_DIR: dir,
-      PROFLAG_GRPC_ADDR: '127.0.0.1:0',
-      PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
-      PROFLAG_UA_HASH_KEY: 'workers-test-key-0123',
-      // Recycled often, so the test's connections spread over both workers.
-      PROFLAG_STREAMS_PER_CONNECTION: '10',
-    });
-    // Three processes compile their TypeScript first: generous on a busy machine.
-    const started = await p.started(50_000);
+    p = startProflag(
+      twoWorkersEnv({
+        PROFLAG_STORE: 'file',
+        PROFLAG_FLAGS_DIR: dir,
+        PROFLAG_UA_HASH_KEY: 'workers-test-key-0123',
+      }),
+    );
+    const started = await p.started(TREE_START_MS);
     grpc = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   });
 
-  afterAll(async () => {
-    if (p && p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-  });
+  afterAll(() => stopProflag(p));
 
   it('reports both workers ready in /readyz, each with its own pid', async () => {
     const { status, body } = await readyz();

@@ -8,10 +8,18 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnvoyEmulator, officialExtProcClient } from '../helpers/envoyEmulator.js';
+import { officialExtProcClient } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
-import { alive, metricSum, startProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
+import {
+  alive,
+  metricSum,
+  startProflag,
+  stopProflag,
+  waitFor,
+  type ProflagProcess,
+} from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { clustersServed, TREE_START_MS, twoWorkersEnv } from '../helpers/workersTree.js';
 
 interface Readyz {
   readonly ready: boolean;
@@ -43,46 +51,28 @@ describe('PROFLAG_WORKERS=2 with Redis', () => {
   };
   const readyz = async () => (await (await fetch(`${admin}/readyz`)).json()) as Readyz;
   const metrics = async () => (await fetch(`${admin}/metrics`)).text();
-  async function traffic(connections: number, perConnection: number): Promise<string[]> {
-    const clusters: string[] = [];
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        const envoy = new EnvoyEmulator(grpcAddr, { messageTimeoutMs: 2_000 });
-        for (let i = 0; i < perConnection; i++) {
-          const out = await envoy.request({ path: '/svc/a', headers: { 'user-agent': 'curl/8.5.0' } });
-          clusters.push(out.error === null ? out.cluster : 'error');
-        }
-        envoy.close();
-      }),
-    );
-    return clusters;
-  }
+  const traffic = (connections: number, perConnection: number) =>
+    clustersServed(grpcAddr, connections, perConnection, '/svc/a');
 
   beforeAll(async () => {
     redis = await testRedis();
     client = new Redis(redis.url);
     await putFlag('v1');
-    p = startProflag({
-      REDIS_URL: redis.url,
-      PROFLAG_PREFIX: redis.prefix,
-      PROFLAG_WORKERS: '2',
-      PROFLAG_GRPC_ADDR: '127.0.0.1:0',
-      PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
-      PROFLAG_UA_HASH_KEY: 'workers-redis-test-key',
-      PROFLAG_STREAMS_PER_CONNECTION: '10',
-      PROFLAG_LEARN_MODE: 'publish',
-    });
-    // Three processes compile their TypeScript first: generous on a busy machine.
-    const started = await p.started(50_000);
+    p = startProflag(
+      twoWorkersEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_UA_HASH_KEY: 'workers-redis-test-key',
+        PROFLAG_LEARN_MODE: 'publish',
+      }),
+    );
+    const started = await p.started(TREE_START_MS);
     grpcAddr = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   });
 
   afterAll(async () => {
-    if (p && p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
+    await stopProflag(p);
     client?.disconnect();
     await redis?.cleanup();
   });

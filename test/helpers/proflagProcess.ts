@@ -38,11 +38,33 @@ export function startProflag(env: Record<string, string>): ProflagProcess {
   };
 }
 
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+/**
+ * Ends a process that is still running (afterAll): SIGTERM and up to `graceMs` to exit when
+ * `graceMs` is given, then SIGKILL; resolves once it has exited.
+ */
+export async function stopProflag(p: ProflagProcess | undefined, graceMs = 0): Promise<void> {
+  if (!p) return;
+  const running = () => p.child.exitCode === null && p.child.signalCode === null;
+  if (!running()) return;
+  if (graceMs > 0) {
+    p.child.kill('SIGTERM');
+    await Promise.race([p.exited, new Promise((r) => setTimeout(r, graceMs))]);
+    if (!running()) return;
+  }
+  p.child.kill('SIGKILL');
+  await p.exited;
+}
+
+/** Whether `predicate` holds within `timeoutMs`, asked every `everyMs`. */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await predicate()) return true;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   return predicate();
 }

@@ -1,20 +1,50 @@
-// What the Cluster and Sentinel tests do alike: a sidecar started on a topology's environment
-// (logs captured), its /readyz and /metrics, ffr runs with that same environment, Envoy-like
-// traffic that counts failed responses, and the failover check (a master killed mid-traffic,
-// the feed's loss and return reported, a change made after the promotion served within 1 s).
-import { readdirSync, readFileSync } from 'node:fs';
+// What the Cluster and Sentinel tests do alike: a topology's environment, a sidecar started on
+// it (logs captured), its /readyz and /metrics, ffr runs with that same environment, the checks
+// both make (examples imported and served, a wrong password reported, the learner's proposal
+// written), Envoy-like traffic that counts failed responses, and the failover check (a master
+// killed mid-traffic, the feed's loss and return reported, a change made after the promotion
+// served within 1 s).
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { FlagChanges } from '../../src/changes/flagChanges.js';
+import { parseFlagValue } from '../../src/flags/schema.js';
+import {
+  createRedisProposalWriter,
+  type ProposalOutcome,
+  type ProposalWriter,
+} from '../../src/learner/proposalStore.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createRedisClient, type RedisClient } from '../../src/store/redisConnection.js';
+import { redisKeys } from '../../src/store/redisKeys.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { at, e2eEnv, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { at, e2eEnv, EXAMPLE_FLAG_NAMES, exampleFlagDocs, IP, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from './envoyEmulator.js';
 import { runFfr, type FfrRun } from './ffr.js';
+import type { TopologyOptions } from './redisTopology.js';
 
 export const PREFIX = '{proflag}:';
+
+/**
+ * The environment for a topology: REDIS_URL names `host` (`cluster` or `sentinel`) with the
+ * scheme and password of `o`, `nodes` says where the nodes are, and the TLS files when `o` has them.
+ */
+export function topologyEnv(o: TopologyOptions, host: string, nodes: Record<string, string>): Record<string, string> {
+  const scheme = o.tls ? 'rediss' : 'redis';
+  const auth = o.password ? `:${o.password}@` : '';
+  return {
+    REDIS_URL: `${scheme}://${auth}${host}`,
+    ...nodes,
+    PROFLAG_PREFIX: PREFIX,
+    ...(o.tls
+      ? {
+          PROFLAG_REDIS_TLS_CA_FILE: o.tls.caFile,
+          PROFLAG_REDIS_TLS_CERT_FILE: o.tls.certFile,
+          PROFLAG_REDIS_TLS_KEY_FILE: o.tls.keyFile,
+        }
+      : {}),
+  };
+}
 
 export interface LoggedSidecar {
   readonly sidecar: Sidecar;
@@ -57,11 +87,71 @@ export async function gauge(s: Sidecar, name: string): Promise<number> {
 
 /** The example flags, as one list for `ffr import -`. */
 export function exampleFlags(): string {
-  return JSON.stringify(
-    readdirSync(EXAMPLES)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => JSON.parse(readFileSync(`${EXAMPLES}${f}`, 'utf8')) as unknown),
+  return JSON.stringify(exampleFlagDocs());
+}
+
+/** `ffr import -` of the example flags through the topology, which must take all of them. */
+export async function importExampleFlags(env: Record<string, string>): Promise<void> {
+  expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
+    new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
   );
+}
+
+/** A sidecar on the topology, which must become ready and route /checkout to backend_canary. */
+export async function startServingSidecar(env: Record<string, string>): Promise<LoggedSidecar> {
+  const ls = await startLoggedSidecar(env);
+  expect((await readyz(ls.sidecar)).status).toBe(200);
+  expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+  return ls;
+}
+
+/**
+ * A sidecar on `env` but with a wrong password for `host`, started in the background: its
+ * first-load wait (3 s) runs alongside other tests; await it (its failure reported) in its own.
+ */
+export function startWithWrongPassword(env: Record<string, string>, host: string): Promise<LoggedSidecar> {
+  const started = startLoggedSidecar({ ...env, REDIS_URL: `redis://:wrong@${host}` });
+  started.catch(() => undefined);
+  return started;
+}
+
+/** Ready, loaded every example flag, the feed connected, no error; /checkout to backend_canary. */
+export async function expectServingExamples(ls: LoggedSidecar): Promise<void> {
+  const r = await readyz(ls.sidecar);
+  expect(r.status).toBe(200);
+  expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
+  expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+}
+
+/** A sidecar started with a wrong password: not ready, and /readyz and the log say why. */
+export async function expectWrongPasswordReported(bad: LoggedSidecar): Promise<void> {
+  const r = await readyz(bad.sidecar);
+  expect(r.status).toBe(503);
+  expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
+  expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
+  expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
+}
+
+/**
+ * The learner's proposal writer on `redis` writes proposal `id` (a disabled flag `name` for BR)
+ * and reports it created; the writer is returned for more.
+ */
+export async function expectProposalWritten(redis: RedisClient, name: string, id: string): Promise<ProposalWriter> {
+  const keys = redisKeys(PREFIX);
+  const outcomes: ProposalOutcome[] = [];
+  const writer = createRedisProposalWriter({
+    redis,
+    keys,
+    logger: createLogger('silent'),
+    onOutcome: (o) => outcomes.push(o),
+  });
+  const parsed = parseFlagValue({ name, enabled: false, profile: { geo: { in: ['BR'] } } });
+  if (!parsed.ok) throw new Error('bad proposal');
+  writer.write({ id, document: parsed.flag, created: true, range: {} as never }, Date.now());
+  await writer.flush();
+  expect(outcomes).toEqual(['created']);
+  expect(await redis.exists(keys.proposal(id))).toBe(1);
+  return writer;
 }
 
 /** scripts/ffr with a topology's environment (REDIS_URL only gives credentials there). */
@@ -219,6 +309,22 @@ export async function failoverUnderTraffic(
     clearInterval(watch);
     await traffic.stop();
   }
+}
+
+/**
+ * failoverUnderTraffic's report for `label`, logged: no failed response, the feed's loss seen,
+ * the change served within 1 s of the promotion; then the feed back, in the gauge and the log.
+ */
+export async function expectFailoverSurvived(ls: LoggedSidecar, label: string, report: FailoverReport): Promise<void> {
+  console.info(
+    `[${label} failover] ${report.sent} requests, ${report.failed} failed; change served ${report.servedAfterPromotionMs} ms after the promotion`,
+  );
+  expect(report.failed).toBe(0);
+  expect(report.feedDownSeen).toBe(true);
+  expect(report.servedAfterPromotionMs).toBeLessThan(1000);
+  await until('feed back', () => ls.sidecar.holder.sync.feedConnected, 5000);
+  expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
+  expectFeedLossAndReturnLogged(ls);
 }
 
 export function expectFeedLossAndReturnLogged(ls: LoggedSidecar): void {

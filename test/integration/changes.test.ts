@@ -282,39 +282,27 @@ describe('the atomic change path', () => {
     expect(put.stdout).toBe('1\ncreate\n');
     const sha = (await changes.reads.flagText('by-hand'))!.sha1;
     const off = JSON.stringify({ ...doc('by-hand'), enabled: false });
-    const cas = await cli(
-      'cas.lua',
-      k.version,
-      k.audit,
-      k.flag('by-hand'),
-      ',',
-      k.changes,
-      'operator',
-      '10000',
-      '',
-      '',
-      'by-hand',
-      'disable',
-      sha,
-      off,
-    );
+    // The same compare-and-set twice: the second one's sha1 is stale.
+    const disable = () =>
+      cli(
+        'cas.lua',
+        k.version,
+        k.audit,
+        k.flag('by-hand'),
+        ',',
+        k.changes,
+        'operator',
+        '10000',
+        '',
+        '',
+        'by-hand',
+        'disable',
+        sha,
+        off,
+      );
+    const cas = await disable();
     expect(cas.stdout).toBe('2\n');
-    const stale = await cli(
-      'cas.lua',
-      k.version,
-      k.audit,
-      k.flag('by-hand'),
-      ',',
-      k.changes,
-      'operator',
-      '10000',
-      '',
-      '',
-      'by-hand',
-      'disable',
-      sha,
-      off,
-    );
+    const stale = await disable();
     expect(stale.stdout).toMatch(/PROFLAG_CONFLICT/);
     const wrongName = await cli(
       'put.lua',

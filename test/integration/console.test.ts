@@ -1,16 +1,15 @@
 // The console's JSON API against a real sidecar and Redis (no token: loopback changes only):
 // the views, every change through the atomic change path (version, publish, audit entry by
 // `console`), its refusals, the event stream, and the file store's read-only answer.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { e2eEnv, EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { e2eEnv, EXAMPLE_FLAG_NAMES, IP, setExampleFlags, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { until as untilWithin } from '../helpers/until.js';
 
 const proposal = (name: string) => ({
   name,
@@ -24,14 +23,9 @@ const proposal = (name: string) => ({
   evidence: { explain: 'country BR, POST /api/login', support: 120, clients: 64, onset: '2026-11-24T12:00:00.000Z' },
 });
 
-async function until<T>(what: string, f: () => Promise<T | null | undefined | false>, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
+/** This file's waits: 5 s unless told, polling every 25 ms. */
+function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 5_000): Promise<T> {
+  return untilWithin(what, probe, ms, 25);
 }
 
 describe('console API on Redis', () => {
@@ -72,10 +66,7 @@ describe('console API on Redis', () => {
     sub = new Redis(r.url);
     await sub.subscribe(`${r.prefix}changes`);
     sub.on('message', (_channel: string, message: string) => published.push(message));
-    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.json'))) {
-      const doc = JSON.parse(await readFile(join(EXAMPLES, file), 'utf8')) as { name: string };
-      await redis.set(`${r.prefix}flag:${doc.name}`, JSON.stringify(doc));
-    }
+    await setExampleFlags(redis, r.prefix);
     await redis.set(`${r.prefix}flag:broken`, '{"name":"broken","enabled":"yes"}');
     await redis.set(`${r.prefix}version`, '10');
     sidecar = await startSidecar(

@@ -3,16 +3,15 @@
 // and counters, reads and changes Redis through its own connection (the shared change path),
 // previews proposals against the samples the workers forward, and sends `flags` events once
 // the workers serve a change, whoever made it.
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureUiBuilt } from '../browser/chromium.js';
-import { EXAMPLE_FLAG_NAMES, EXAMPLES, IP, UA } from '../e2e/routingTable.js';
+import { EXAMPLE_FLAG_NAMES, IP, setExampleFlags, UA } from '../e2e/routingTable.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
 import { runFfr } from '../helpers/ffr.js';
-import { metricSum, startProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
+import { metricSum, startProflag, stopProflag, waitFor, type ProflagProcess } from '../helpers/proflagProcess.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { TREE_START_MS, twoWorkersEnv } from '../helpers/workersTree.js';
 
 const TOKEN = 'console-workers-token-0123456789';
 const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -45,10 +44,7 @@ describe('console in the primary of PROFLAG_WORKERS=2', () => {
     await ensureUiBuilt();
     redis = await testRedis();
     client = new Redis(redis.url);
-    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.json'))) {
-      const doc = JSON.parse(await readFile(join(EXAMPLES, file), 'utf8')) as { name: string };
-      await client.set(`${redis.prefix}flag:${doc.name}`, JSON.stringify(doc));
-    }
+    await setExampleFlags(client, redis.prefix);
     await client.set(`${redis.prefix}version`, '1');
     await client.set(
       `${redis.prefix}proposal:w1`,
@@ -61,30 +57,23 @@ describe('console in the primary of PROFLAG_WORKERS=2', () => {
       }),
     );
     await client.zadd(`${redis.prefix}proposals`, Date.now(), 'w1');
-    p = startProflag({
-      REDIS_URL: redis.url,
-      PROFLAG_PREFIX: redis.prefix,
-      PROFLAG_WORKERS: '2',
-      PROFLAG_GRPC_ADDR: '127.0.0.1:0',
-      PROFLAG_ADMIN_ADDR: '127.0.0.1:0',
-      PROFLAG_UA_HASH_KEY: 'console-workers-test-key',
-      PROFLAG_GEO_HEADER: 'x-country',
-      PROFLAG_STREAMS_PER_CONNECTION: '10',
-      PROFLAG_ADMIN_TOKEN: TOKEN,
-      PROFLAG_LEARN: 'on',
-    });
-    // Three processes compile their TypeScript first: generous on a busy machine.
-    const started = await p.started(50_000);
+    p = startProflag(
+      twoWorkersEnv({
+        REDIS_URL: redis.url,
+        PROFLAG_PREFIX: redis.prefix,
+        PROFLAG_UA_HASH_KEY: 'console-workers-test-key',
+        PROFLAG_GEO_HEADER: 'x-country',
+        PROFLAG_ADMIN_TOKEN: TOKEN,
+        PROFLAG_LEARN: 'on',
+      }),
+    );
+    const started = await p.started(TREE_START_MS);
     grpcAddr = started.grpc;
     admin = `http://127.0.0.1:${started.admin}`;
   }, 70_000);
 
   afterAll(async () => {
-    if (p && p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGTERM');
-      await Promise.race([p.exited, new Promise((r) => setTimeout(r, 8_000))]);
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-    }
+    await stopProflag(p, 8_000);
     client?.disconnect();
     await redis?.cleanup();
   });

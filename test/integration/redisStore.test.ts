@@ -3,30 +3,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisKeys } from '../../src/store/redisKeys.js';
-import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { fileRedis } from '../helpers/fileRedis.js';
 import { freePort } from '../helpers/redisServer.js';
 import { flagJson, percentile, sleep, waitFor, waitForAsync, WARN } from '../helpers/storeKit.js';
 import { change, client, closeStores, makeStore } from '../helpers/storeFixture.js';
 
-let r: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  r = await testRedis();
-  redis = client(r.url);
-});
-
-afterEach(async () => {
-  await closeStores();
-  await r.cleanup();
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-});
+const r = fileRedis({ connect: client, afterEach: closeStores });
 
 function flagNames(snapshotFlags: readonly { name: string }[]): string[] {
   return snapshotFlags.map((f) => f.name).sort();
@@ -36,16 +20,16 @@ describe('RedisStore', () => {
   it('loads every flag, rejects malformed ones with a reason, and serves the rest', async () => {
     const k = redisKeys(r.prefix);
     const secret = 'SECRET-UA-EXEMPLAR-'.repeat(200); // 3,800 characters: too long for an exemplar
-    await redis.set(k.flag('good-a'), flagJson('good-a'));
-    await redis.set(k.flag('good-b'), flagJson('good-b', { priority: 5 }));
-    await redis.set(k.flag('good-c'), flagJson('good-c', { enabled: false, futureField: 1 }));
-    await redis.set(k.flag('bad-json'), '{"name": "bad-json", "enabled": tru');
-    await redis.set(k.flag('bad-types'), JSON.stringify({ name: 'bad-types', enabled: 'yes', priority: 'high' }));
-    await redis.set(k.flag('huge'), flagJson('huge', { description: 'x'.repeat(1_100_000) }));
-    await redis.set(k.flag('Bad Name'), flagJson('bad-name'));
-    await redis.set(k.flag('other-name'), flagJson('not-the-key'));
-    await redis.set(k.flag('ua-leak'), flagJson('ua-leak', { profile: { userAgent: { similarTo: [secret] } } }));
-    await redis.set(k.version, '7');
+    await r.redis.set(k.flag('good-a'), flagJson('good-a'));
+    await r.redis.set(k.flag('good-b'), flagJson('good-b', { priority: 5 }));
+    await r.redis.set(k.flag('good-c'), flagJson('good-c', { enabled: false, futureField: 1 }));
+    await r.redis.set(k.flag('bad-json'), '{"name": "bad-json", "enabled": tru');
+    await r.redis.set(k.flag('bad-types'), JSON.stringify({ name: 'bad-types', enabled: 'yes', priority: 'high' }));
+    await r.redis.set(k.flag('huge'), flagJson('huge', { description: 'x'.repeat(1_100_000) }));
+    await r.redis.set(k.flag('Bad Name'), flagJson('bad-name'));
+    await r.redis.set(k.flag('other-name'), flagJson('not-the-key'));
+    await r.redis.set(k.flag('ua-leak'), flagJson('ua-leak', { profile: { userAgent: { similarTo: [secret] } } }));
+    await r.redis.set(k.version, '7');
 
     const s = makeStore(r.url, r.prefix);
     await s.store.start();
@@ -84,24 +68,24 @@ describe('RedisStore', () => {
     expect(s.holder.sync).toMatchObject({ loaded: true, version: 7, rejectedCount: 6, flagCount: 3 });
 
     // This replica's view, for `ffr status`.
-    await waitForAsync('status key', async () => (await redis.exists(k.status('replica-a'))) === 1);
-    const status = JSON.parse((await redis.get(k.status('replica-a'))) ?? 'null') as {
+    await waitForAsync('status key', async () => (await r.redis.exists(k.status('replica-a'))) === 1);
+    const status = JSON.parse((await r.redis.get(k.status('replica-a'))) ?? 'null') as {
       version: number;
       rejected: { key: string; reason: string }[];
     };
     expect(status.version).toBe(7);
     expect(status.rejected.map((x) => x.key).sort()).toEqual(Object.keys(rejected).sort());
-    expect(await redis.ttl(k.status('replica-a'))).toBeGreaterThan(0);
+    expect(await r.redis.ttl(k.status('replica-a'))).toBeGreaterThan(0);
 
     // A fixed document stops being rejected on the next change.
-    await change(redis, r.prefix, 'bad-json', flagJson('bad-json'));
+    await change(r.redis, r.prefix, 'bad-json', flagJson('bad-json'));
     await waitFor('bad-json accepted', () => s.holder.current.version === 8);
     expect(s.holder.current.rejected.map((x) => x.key)).not.toContain('bad-json');
     expect(flagNames(s.holder.current.flags)).toContain('bad-json');
 
     // A clean shutdown removes this replica's status key.
     await s.store.close();
-    expect(await redis.exists(k.status('replica-a'))).toBe(0);
+    expect(await r.redis.exists(k.status('replica-a'))).toBe(0);
   });
 
   it('serves a change published on the feed within 1 s (latency measured)', async () => {
@@ -113,7 +97,7 @@ describe('RedisStore', () => {
     const latencies: number[] = [];
     for (let i = 0; i < 30; i++) {
       const started = performance.now();
-      const version = await change(redis, r.prefix, `f${i % 5}`, flagJson(`f${i % 5}`, { priority: i }));
+      const version = await change(r.redis, r.prefix, `f${i % 5}`, flagJson(`f${i % 5}`, { priority: i }));
       await waitFor(`version ${version}`, () => s.holder.current.version === version, 2000, 1);
       latencies.push(performance.now() - started);
     }
@@ -129,8 +113,8 @@ describe('RedisStore', () => {
 
   it('picks up a plain SET (no publish) on the periodic resync, and skips compiling when nothing changed', async () => {
     const k = redisKeys(r.prefix);
-    await redis.set(k.flag('base'), flagJson('base'));
-    await redis.set(k.version, '1');
+    await r.redis.set(k.flag('base'), flagJson('base'));
+    await r.redis.set(k.version, '1');
     const s = makeStore(r.url, r.prefix, { resyncMs: 150 });
     await s.store.start();
     await s.store.waitUntilLoaded(5000);
@@ -140,7 +124,7 @@ describe('RedisStore', () => {
     expect(s.compiles.calls()).toBe(compilesAfterLoad);
     expect(s.metrics.count('reload', 'unchanged')).toBeGreaterThanOrEqual(2);
 
-    await redis.set(k.flag('sneaky'), flagJson('sneaky')); // no version bump, no publish
+    await r.redis.set(k.flag('sneaky'), flagJson('sneaky')); // no version bump, no publish
     const took = await waitFor('sneaky served', () => flagNames(s.holder.current.flags).includes('sneaky'), 2000);
     expect(took).toBeLessThan(1000);
     expect(s.compiles.calls()).toBe(compilesAfterLoad + 1);
@@ -155,7 +139,7 @@ describe('RedisStore', () => {
 
     const k = redisKeys(r.prefix);
     const started = performance.now();
-    const pipe = redis.pipeline();
+    const pipe = r.redis.pipeline();
     for (let i = 0; i < 1000; i++) {
       pipe.set(k.flag(`burst-${i}`), flagJson(`burst-${i}`));
       pipe.incr(k.version);
@@ -179,7 +163,7 @@ describe('RedisStore', () => {
 
     let last = 0;
     for (let i = 0; i < 50; i++)
-      last = await change(redis, r.prefix, `c${i % 7}`, i % 11 === 10 ? null : flagJson(`c${i % 7}`));
+      last = await change(r.redis, r.prefix, `c${i % 7}`, i % 11 === 10 ? null : flagJson(`c${i % 7}`));
     await waitFor(
       'both at the last version',
       () => a.holder.current.version === last && b.holder.current.version === last,
@@ -188,9 +172,9 @@ describe('RedisStore', () => {
     const k = redisKeys(r.prefix);
     await waitForAsync(
       'both status keys',
-      async () => (await redis.exists(k.status('replica-a'), k.status('replica-b'))) === 2,
+      async () => (await r.redis.exists(k.status('replica-a'), k.status('replica-b'))) === 2,
     );
-    const statuses = await redis.mget(k.status('replica-a'), k.status('replica-b'));
+    const statuses = await r.redis.mget(k.status('replica-a'), k.status('replica-b'));
     expect(statuses.every((x) => x !== null)).toBe(true);
   });
 
@@ -198,8 +182,8 @@ describe('RedisStore', () => {
     const dir = await mkdtemp(join(tmpdir(), 'proflag-lastgood-'));
     const file = join(dir, 'last-good.json');
     try {
-      await change(redis, r.prefix, 'kept', flagJson('kept'));
-      await change(redis, r.prefix, 'broken', '{"oops"');
+      await change(r.redis, r.prefix, 'kept', flagJson('kept'));
+      await change(r.redis, r.prefix, 'broken', '{"oops"');
       const first = makeStore(r.url, r.prefix, { snapshotFile: file });
       await first.store.start();
       await first.store.waitUntilLoaded(5000);
@@ -220,7 +204,7 @@ describe('RedisStore', () => {
   });
 
   it('keeps the snapshot when compile throws, and says why', async () => {
-    await change(redis, r.prefix, 'one', flagJson('one'));
+    await change(r.redis, r.prefix, 'one', flagJson('one'));
     let explode = false;
     const s = makeStore(r.url, r.prefix, {
       compile: (flags, meta) => {
@@ -238,7 +222,7 @@ describe('RedisStore', () => {
     await s.store.waitUntilLoaded(5000);
     const served = s.holder.current;
     explode = true;
-    await change(redis, r.prefix, 'two', flagJson('two'));
+    await change(r.redis, r.prefix, 'two', flagJson('two'));
     await waitFor('compile error recorded', () => s.holder.sync.lastError !== null);
     expect(s.holder.current).toBe(served);
     expect(s.holder.sync.lastError).toMatch(/bug in compile/);

@@ -3,7 +3,7 @@
 // the key layout and TTLs, idempotent retries, a Redis outage, split flushes, the incremental
 // reader, generations, and foreign data in the hashes.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addVariantCounts, emptyVariantCounts, type VariantCounts } from '../../../src/experiments/core/counts.js';
 import { bucketOf } from '../../../src/experiments/core/histogram.js';
 import { computeResults } from '../../../src/experiments/core/results.js';
@@ -14,25 +14,14 @@ import { GenerationCountsCache, readGenerations, readWindow } from '../../../src
 import { readExperimentReport } from '../../../src/experiments/reportReader.js';
 import { ExperimentRecorder, type ExperimentTable } from '../../../src/experiments/recorder.js';
 import type { ExperimentMetrics, FlushOutcome } from '../../../src/experiments/telemetry.js';
-import { testRedis, type TestRedis } from '../../helpers/redis.js';
+import { fileRedis } from '../../helpers/fileRedis.js';
 import { redisServer, redisServerAvailable } from '../../helpers/redisServer.js';
+import { seededRandom } from '../../helpers/seededRandom.js';
 
 const MINUTE = 60_000;
 const T0 = 29_000_000 * MINUTE; // a fixed epoch minute, so keys and windows are predictable
 
-let r: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  r = await testRedis();
-  redis = new Redis(r.url, { maxRetriesPerRequest: 1 });
-});
-afterEach(async () => {
-  await r.cleanup();
-});
-afterAll(() => {
-  redis?.disconnect();
-});
+const r = fileRedis({ connect: (url) => new Redis(url, { maxRetriesPerRequest: 1 }) });
 
 function experimentFlag(weights: [number, number], name = 'checkout'): ExperimentFlagLike {
   const total = weights[0] + weights[1];
@@ -51,21 +40,10 @@ function experimentFlag(weights: [number, number], name = 'checkout'): Experimen
   };
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Sends `n` simulated outcomes through the table and adds the same outcomes, classified by
  *  the test itself, to `expected`. */
 function traffic(table: ExperimentTable, n: number, seed: number, expected: Map<string, VariantCounts>): void {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   for (let i = 0; i < n; i++) {
     const variant = random() < 0.5 ? 'control' : 'treatment';
     const slot = variant === 'control' ? 0 : 1;
@@ -120,8 +98,8 @@ describe('two replicas, one Redis', () => {
     const clock = { now: T0 + 5_000 };
     const snapshotA = { flags: [experimentFlag([50, 50])] };
     const snapshotB = { flags: [experimentFlag([50, 50])] }; // another replica's own snapshot
-    const a = replica(redis, clock);
-    const b = replica(redis, clock);
+    const a = replica(r.redis, clock);
+    const b = replica(r.redis, clock);
     const tableA = a.recorder.bind(snapshotA);
     const tableB = b.recorder.bind(snapshotB);
     const expected = new Map<string, VariantCounts>();
@@ -141,7 +119,7 @@ describe('two replicas, one Redis', () => {
         addVariantCounts(expected.get(variant)!, c);
       }
     }
-    const report = await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now });
+    const report = await readExperimentReport(r.redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now });
     const spec = tableA.experiments[0]!;
     const series = perMinute.map((counts, i) => ({ fromMinute: 29_000_000 + i, minutes: 1, counts }));
     const reference = computeResults(spec, expected, { fromMinute: 29_000_000, toMinute: 29_000_002, series });
@@ -162,7 +140,7 @@ describe('two replicas, one Redis', () => {
 
   it('a long window gives at most 60 series points, each the sum of its minutes', async () => {
     const clock = { now: T0 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
     // Counts in minutes 0, 1 and 2 and in minute 100 of a 3-hour window (3 minutes per point).
     for (const [minute, n] of [
@@ -176,7 +154,7 @@ describe('two replicas, one Redis', () => {
       await flusher.flush();
     }
     const nowMs = T0 + 179 * MINUTE + 1000;
-    const report = await readExperimentReport(redis, r.prefix, 'checkout', {
+    const report = await readExperimentReport(r.redis, r.prefix, 'checkout', {
       ttlDays: 30,
       nowMs,
       sinceMs: 179 * MINUTE,
@@ -193,7 +171,7 @@ describe('two replicas, one Redis', () => {
 
   it('writes the documented keys with their TTLs', async () => {
     const clock = { now: T0 + 1000 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
     table.observe(0, 200, 12);
     table.observe(1, 503, 30);
@@ -201,7 +179,7 @@ describe('two replicas, one Redis', () => {
     await flusher.flush();
     const k = experimentKeys(r.prefix);
     const gen = table.experiments[0]!.generation;
-    const bucket = await redis.hgetall(k.bucket('checkout', 29_000_000));
+    const bucket = await r.redis.hgetall(k.bucket('checkout', 29_000_000));
     expect(bucket).toEqual({
       [`${gen}:control:n`]: '1',
       [`${gen}:control:h${bucketOf(12)}`]: '1',
@@ -210,10 +188,10 @@ describe('two replicas, one Redis', () => {
       [`${gen}:treatment:nr`]: '1',
       [`${gen}:treatment:h${bucketOf(30)}`]: '1',
     });
-    const ttl = await redis.ttl(k.bucket('checkout', 29_000_000));
+    const ttl = await r.redis.ttl(k.bucket('checkout', 29_000_000));
     expect(ttl).toBeGreaterThan(30 * 86_400 - 60);
     expect(ttl).toBeLessThanOrEqual(30 * 86_400);
-    const gens = await redis.hgetall(k.generations('checkout'));
+    const gens = await r.redis.hgetall(k.generations('checkout'));
     expect(gens[`${gen}:since`]).toBe('29000000');
     expect(gens[`${gen}:last`]).toBe('29000000');
     expect(JSON.parse(gens[gen]!)).toEqual({
@@ -225,8 +203,8 @@ describe('two replicas, one Redis', () => {
       ],
       guardrails: [{ metric: 'errorRate', maxRelativeIncrease: 0.1, minRequests: 500, pValue: 0.01 }],
     });
-    expect(await redis.get(k.writer(flusher.writerId))).toBe('1');
-    expect(await redis.ttl(k.writer(flusher.writerId))).toBeGreaterThan(86_000);
+    expect(await r.redis.get(k.writer(flusher.writerId))).toBe('1');
+    expect(await r.redis.ttl(k.writer(flusher.writerId))).toBeGreaterThan(86_000);
   });
 });
 
@@ -235,7 +213,7 @@ describe('flush failures', () => {
     const clock = { now: T0 };
     let loseReply = true;
     // The first EVALSHA runs on the server but its reply is "lost".
-    const flaky = new Proxy(redis, {
+    const flaky = new Proxy(r.redis, {
       get(target, prop, receiver) {
         if (prop === 'evalsha') {
           return async (...args: Parameters<Redis['evalsha']>) => {
@@ -257,7 +235,7 @@ describe('flush failures', () => {
     const expected = new Map<string, VariantCounts>();
     traffic(table, 1000, 1, expected);
     // Load the script first so the flaky EVALSHA is the one that runs it.
-    await redis.script('LOAD', (await import('../../../src/experiments/flusher.js')).FLUSH_SCRIPT);
+    await r.redis.script('LOAD', (await import('../../../src/experiments/flusher.js')).FLUSH_SCRIPT);
     const first = await flusher.flush();
     expect(first.error).toMatch(/reply lost/);
     expect(flusher.pendingCalls).toBe(1);
@@ -265,7 +243,7 @@ describe('flush failures', () => {
     const second = await flusher.flush();
     expect(second).toEqual({ applied: 2, pending: 0, error: null });
     expect(metrics.flushes).toEqual({ ok: 1, duplicate: 1, failed: 1 });
-    const window = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
+    const window = await readWindow(r.redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
     const got = window.counts.get(table.experiments[0]!.generation)!;
     expect(got.get('control')).toEqual(expected.get('control'));
     expect(got.get('treatment')).toEqual(expected.get('treatment'));
@@ -314,7 +292,7 @@ describe('flush failures', () => {
     const clock = { now: T0 };
     const recorder = new ExperimentRecorder();
     const flusher = new ExperimentFlusher({
-      redis,
+      redis: r.redis,
       prefix: r.prefix,
       recorder,
       flushMs: 1000,
@@ -327,8 +305,8 @@ describe('flush failures', () => {
     traffic(table, 5000, 6, expected);
     const report = await flusher.flush();
     expect(report.applied).toBeGreaterThan(5);
-    expect(await redis.get(experimentKeys(r.prefix).writer(flusher.writerId))).toBe(String(report.applied));
-    const window = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
+    expect(await r.redis.get(experimentKeys(r.prefix).writer(flusher.writerId))).toBe(String(report.applied));
+    const window = await readWindow(r.redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000);
     expect(window.counts.get(table.experiments[0]!.generation)).toEqual(expected);
   });
 });
@@ -336,16 +314,16 @@ describe('flush failures', () => {
 describe('reading', () => {
   it('the incremental reader equals a full read, minute after minute', async () => {
     const clock = { now: T0 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
     const spec = table.experiments[0]!;
-    const cache = new GenerationCountsCache(redis, r.prefix, 30);
+    const cache = new GenerationCountsCache(r.redis, r.prefix, 30);
     for (let minute = 0; minute < 8; minute++) {
       clock.now = T0 + minute * MINUTE;
       traffic(table, 300, 100 + minute, new Map());
       await flusher.flush();
       const incremental = await cache.counts(spec, 29_000_000 + minute);
-      const full = await readWindow(redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000 + minute);
+      const full = await readWindow(r.redis, experimentKeys(r.prefix), 'checkout', 29_000_000, 29_000_000 + minute);
       expect(incremental.counts).toEqual(full.counts.get(spec.generation));
       expect(incremental.fromMinute).toBe(29_000_000);
     }
@@ -353,7 +331,7 @@ describe('reading', () => {
 
   it('new weights are a new generation; weights that come back start again', async () => {
     const clock = { now: T0 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const k = experimentKeys(r.prefix);
     const t1 = recorder.bind({ flags: [experimentFlag([50, 50])] });
     t1.observe(0, 200, 1);
@@ -367,16 +345,16 @@ describe('reading', () => {
     expect(t3.experiments[0]!.generation).toBe(t1.experiments[0]!.generation);
     t3.observe(1, 200, 1);
     await flusher.flush();
-    const gens = await readGenerations(redis, k, 'checkout');
+    const gens = await readGenerations(r.redis, k, 'checkout');
     expect(gens.size).toBe(2);
     expect(gens.get(t1.experiments[0]!.generation)!.since).toBe(29_000_020); // restarted
     expect(gens.get(t2.experiments[0]!.generation)!.since).toBe(29_000_010);
     // The report starts at the generation in force: the earlier 50/50 minute is not mixed in.
-    const report = (await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
+    const report = (await readExperimentReport(r.redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
     expect(report.generation).toBe(t1.experiments[0]!.generation);
     expect(report.variants.map((v) => v.requests)).toEqual([0, 1]);
     // With --since, every generation in the window shows, the one in force first.
-    const all = (await readExperimentReport(redis, r.prefix, 'checkout', {
+    const all = (await readExperimentReport(r.redis, r.prefix, 'checkout', {
       ttlDays: 30,
       nowMs: clock.now,
       sinceMs: 60 * MINUTE,
@@ -388,7 +366,7 @@ describe('reading', () => {
   it('by default, an earlier generation with counts since the one in force shows over its own span', async () => {
     // 50/50 for minutes 0-5, then a guardrail-like change to 100/0 within minute 5.
     const clock = { now: T0 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const before = recorder.bind({ flags: [experimentFlag([50, 50])] });
     for (let minute = 0; minute <= 5; minute++) {
       clock.now = T0 + minute * MINUTE + 1000;
@@ -400,7 +378,7 @@ describe('reading', () => {
     after.observe(0, 200, 1);
     await flusher.flush();
     clock.now = T0 + 7 * MINUTE;
-    const report = (await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
+    const report = (await readExperimentReport(r.redis, r.prefix, 'checkout', { ttlDays: 30, nowMs: clock.now }))!;
     expect(report.generation).toBe(after.experiments[0]!.generation);
     expect(report.window.from).toBe(new Date(T0 + 5 * MINUTE).toISOString());
     expect(report.variants.map((v) => v.requests)).toEqual([1, 0]);
@@ -421,25 +399,25 @@ describe('reading', () => {
 
   it('ignores and counts fields it did not write; no record at all is null', async () => {
     const k = experimentKeys(r.prefix);
-    expect(await readExperimentReport(redis, r.prefix, 'checkout', { ttlDays: 30 })).toBeNull();
+    expect(await readExperimentReport(r.redis, r.prefix, 'checkout', { ttlDays: 30 })).toBeNull();
     const clock = { now: T0 };
-    const { recorder, flusher } = replica(redis, clock);
+    const { recorder, flusher } = replica(r.redis, clock);
     const table = recorder.bind({ flags: [experimentFlag([50, 50])] });
     const expected = new Map<string, VariantCounts>();
     traffic(table, 200, 7, expected);
     await flusher.flush();
     const gen = table.experiments[0]!.generation;
-    await redis.hset(k.bucket('checkout', 29_000_000), {
+    await r.redis.hset(k.bucket('checkout', 29_000_000), {
       junk: '5',
       [`${gen}:control:h999`]: '3',
       [`${gen}:control:n2`]: '3',
       'ffffffff:treatment:n': '-4', // a negative counter is never added
     });
-    await redis.hset(k.generations('checkout'), 'deadbeef', '{"not": "a spec"}');
-    const window = await readWindow(redis, k, 'checkout', 29_000_000, 29_000_000);
+    await r.redis.hset(k.generations('checkout'), 'deadbeef', '{"not": "a spec"}');
+    const window = await readWindow(r.redis, k, 'checkout', 29_000_000, 29_000_000);
     expect(window.ignoredFields).toBe(4);
     expect(window.counts.get(gen)).toEqual(expected);
     expect([...window.counts.keys()]).toEqual([gen]);
-    expect((await readGenerations(redis, k, 'checkout')).size).toBe(1);
+    expect((await readGenerations(r.redis, k, 'checkout')).size).toBe(1);
   });
 });

@@ -4,7 +4,7 @@
 // compare-and-set change path, casChangePath.ts) sets the treatment's weight to 0: one version
 // bump, one audit entry with reason `guardrail`, and traffic after the reload is control only.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseFlagValue } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { decide } from '../../../src/matcher/match.js';
@@ -17,7 +17,8 @@ import { readExperimentReport } from '../../../src/experiments/reportReader.js';
 import { ExperimentRecorder } from '../../../src/experiments/recorder.js';
 import { redisKeys } from '../../../src/store/redisKeys.js';
 import { headersOf, profileOf } from '../../helpers/profiles.js';
-import { testRedis, type TestRedis } from '../../helpers/redis.js';
+import { fileRedis } from '../../helpers/fileRedis.js';
+import { seededRandom } from '../../helpers/seededRandom.js';
 import { casChangePath } from './casChangePath.js';
 
 const T0 = 29_000_000 * 60_000;
@@ -34,19 +35,7 @@ const FLAG = {
   experiment: { control: 'control', guardrails: [GUARDRAIL] },
 };
 
-let r: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  r = await testRedis();
-  redis = new Redis(r.url, { maxRetriesPerRequest: 1 });
-});
-afterEach(async () => {
-  await r.cleanup();
-});
-afterAll(() => {
-  redis?.disconnect();
-});
+const r = fileRedis({ connect: (url) => new Redis(url, { maxRetriesPerRequest: 1 }) });
 
 /**
  * What a replica serves for the flag document in Redis. The flag schema does not know
@@ -54,7 +43,7 @@ afterAll(() => {
  * and attached to the compiled flag here, as CompiledFlag.experiment will carry it.
  */
 async function loadSnapshot() {
-  const doc = JSON.parse((await redis.get(redisKeys(r.prefix).flag('checkout')))!) as typeof FLAG;
+  const doc = JSON.parse((await r.redis.get(redisKeys(r.prefix).flag('checkout')))!) as typeof FLAG;
   const parsed = parseFlagValue(doc);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
   const compiled = compileSnapshot(
@@ -70,23 +59,12 @@ async function loadSnapshot() {
   return { ...compiled, flags: compiled.flags.map((f) => ({ ...f, experiment })) };
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Snapshot = Awaited<ReturnType<typeof loadSnapshot>>;
 
 function makeReplica(clock: { now: number }, changes: FlagChangePath, actor: string) {
   const recorder = new ExperimentRecorder({ now: () => clock.now });
   const flusher = new ExperimentFlusher({
-    redis,
+    redis: r.redis,
     prefix: r.prefix,
     recorder,
     flushMs: 1000,
@@ -95,9 +73,9 @@ function makeReplica(clock: { now: number }, changes: FlagChangePath, actor: str
   });
   const runner = new GuardrailRunner({
     experiments: () => recorder.currentExperiments(),
-    counts: new GenerationCountsCache(redis, r.prefix, 30),
+    counts: new GenerationCountsCache(r.redis, r.prefix, 30),
     changes,
-    trips: new RedisTripLog(redis, r.prefix, 30),
+    trips: new RedisTripLog(r.redis, r.prefix, 30),
     intervalMs: 10_000,
     actor,
     now: () => clock.now,
@@ -126,10 +104,10 @@ function makeReplica(clock: { now: number }, changes: FlagChangePath, actor: str
 describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
   it('trips within the predicted traffic, once, and traffic after the reload is control only', async () => {
     const k = redisKeys(r.prefix);
-    await redis.set(k.flag('checkout'), JSON.stringify(FLAG));
-    await redis.set(k.version, '1');
+    await r.redis.set(k.flag('checkout'), JSON.stringify(FLAG));
+    await r.redis.set(k.version, '1');
     const clock = { now: T0 };
-    const changes = casChangePath(redis, r.prefix);
+    const changes = casChangePath(r.redis, r.prefix);
     const replicas = [makeReplica(clock, changes, 'replica-a'), makeReplica(clock, changes, 'replica-b')];
     const first = await loadSnapshot();
     for (const rep of replicas) rep.use(first);
@@ -139,7 +117,7 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     const predictedPerArm = Math.max(GUARDRAIL.minRequests, guardrailRequestsPerArm(0.01, 0.08, 1.1, 0.01));
     expect(predictedPerArm).toBe(500);
 
-    const random = rng(42);
+    const random = seededRandom(42);
     const perArm = { control: 0, treatment: 0 };
     let user = 0;
     let applied = 0;
@@ -163,13 +141,13 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     // Exactly one change, by one replica; the other found nothing to do.
     expect(applied).toBe(1);
     expect(noops).toBe(1);
-    expect(await redis.get(k.version)).toBe('2');
-    const doc = JSON.parse((await redis.get(k.flag('checkout')))!) as typeof FLAG;
+    expect(await r.redis.get(k.version)).toBe('2');
+    const doc = JSON.parse((await r.redis.get(k.flag('checkout')))!) as typeof FLAG;
     expect(doc.variants.map((v) => v.weight)).toEqual([50, 0]);
     expect(doc.variants[1]!.actions).toEqual(FLAG.variants[1]!.actions);
 
     // The history: one audit entry with reason guardrail and the figures.
-    const audit = await redis.xrange(k.audit, '-', '+');
+    const audit = await r.redis.xrange(k.audit, '-', '+');
     expect(audit).toHaveLength(1);
     const entry = Object.fromEntries(
       audit[0]![1].reduce<[string, string][]>((pairs, v, i, all) => (i % 2 ? pairs : [...pairs, [v, all[i + 1]!]]), []),
@@ -190,10 +168,10 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     await Promise.all(replicas.map((rep) => rep.flusher.flush()));
     const again = await Promise.all(replicas.map((rep) => rep.runner.runOnce()));
     expect(again.flatMap((run) => run.applied)).toEqual([]);
-    expect(await redis.get(k.version)).toBe('2');
+    expect(await r.redis.get(k.version)).toBe('2');
 
     // `results` says why: the trip, and the tripped generation's figures.
-    const report = (await readExperimentReport(redis, r.prefix, 'checkout', {
+    const report = (await readExperimentReport(r.redis, r.prefix, 'checkout', {
       ttlDays: 30,
       nowMs: clock.now,
       sinceMs: 3_600_000,
@@ -213,8 +191,8 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
 
   it('two runners that reach the compare-and-set together still make exactly one change', async () => {
     const k = redisKeys(r.prefix);
-    await redis.set(k.flag('checkout'), JSON.stringify(FLAG));
-    await redis.set(k.version, '1');
+    await r.redis.set(k.flag('checkout'), JSON.stringify(FLAG));
+    await r.redis.set(k.version, '1');
     // A barrier: each runner has read the flag and computed its change before either writes.
     let waiting: (() => void)[] = [];
     const barrier = () =>
@@ -226,7 +204,7 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
         }
       });
     let first = true;
-    const changes = casChangePath(redis, r.prefix, {
+    const changes = casChangePath(r.redis, r.prefix, {
       beforeWrite: () => {
         if (!first) return Promise.resolve();
         return barrier().then(() => {
@@ -238,7 +216,7 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     const replicas = [makeReplica(clock, changes, 'replica-a'), makeReplica(clock, changes, 'replica-b')];
     const snapshot = await loadSnapshot();
     for (const rep of replicas) rep.use(snapshot);
-    const random = rng(7);
+    const random = seededRandom(7);
     for (let user = 0; user < 3000; user++) replicas[user % 2]!.request(user, random);
     clock.now += 10_000;
     await Promise.all(replicas.map((rep) => rep.flusher.flush()));
@@ -246,8 +224,8 @@ describe('guardrail: 8 % vs 1 % errors, two replicas, one Redis', () => {
     expect(runs.map((run) => run.applied.length).sort()).toEqual([0, 1]);
     expect(runs.map((run) => run.alreadyApplied.length).sort()).toEqual([0, 1]);
     expect(changes.conflicts).toBe(1); // the loser's write was refused, and its retry found nothing to do
-    expect(await redis.get(k.version)).toBe('2');
-    expect(await redis.xlen(k.audit)).toBe(1);
-    expect(await redis.llen(`${r.prefix}exp:checkout:trips`)).toBe(1);
+    expect(await r.redis.get(k.version)).toBe('2');
+    expect(await r.redis.xlen(k.audit)).toBe(1);
+    expect(await r.redis.llen(`${r.prefix}exp:checkout:trips`)).toBe(1);
   });
 });

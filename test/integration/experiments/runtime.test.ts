@@ -1,27 +1,16 @@
 // The experiments runtime with real timers against a real Redis: the flusher and the guardrail
 // runner run on their own; `ffr results` (resultsCommand) shows what happened.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ExperimentFlagLike } from '../../../src/experiments/core/spec.js';
 import { resultsCommand } from '../../../src/experiments/resultsCommand.js';
 import { startExperiments } from '../../../src/experiments/runtime.js';
 import { redisKeys } from '../../../src/store/redisKeys.js';
-import { testRedis, type TestRedis } from '../../helpers/redis.js';
+import { fileRedis } from '../../helpers/fileRedis.js';
+import { waitFor } from '../../helpers/proflagProcess.js';
 import { casChangePath } from './casChangePath.js';
 
-let r: TestRedis;
-let redis: Redis;
-
-beforeAll(async () => {
-  r = await testRedis();
-  redis = new Redis(r.url, { maxRetriesPerRequest: 1 });
-});
-afterEach(async () => {
-  await r.cleanup();
-});
-afterAll(() => {
-  redis?.disconnect();
-});
+const r = fileRedis({ connect: (url) => new Redis(url, { maxRetriesPerRequest: 1 }) });
 
 const FLAG = {
   name: 'search',
@@ -50,26 +39,17 @@ const snapshot: { flags: ExperimentFlagLike[] } = {
   ],
 };
 
-async function until(predicate: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return predicate();
-}
-
 describe('startExperiments', () => {
   it('flushes and trips on its own timers; ffr results shows it', async () => {
     const k = redisKeys(r.prefix);
-    await redis.set(k.flag('search'), JSON.stringify(FLAG));
+    await r.redis.set(k.flag('search'), JSON.stringify(FLAG));
     const experiments = startExperiments({
-      redis,
+      redis: r.redis,
       prefix: r.prefix,
       flushMs: 50,
       ttlDays: 1,
       guardrailIntervalMs: 100,
-      changes: casChangePath(redis, r.prefix),
+      changes: casChangePath(r.redis, r.prefix),
       actor: 'test-replica',
     });
     try {
@@ -81,21 +61,21 @@ describe('startExperiments', () => {
         observe((variant === 'treatment' && i % 10 === 1) || i % 50 === 0 ? 500 : 200, 12);
       }
       expect(table.dirty).toBe(true);
-      const tripped = await until(async () => (await redis.xlen(k.audit)) === 1, 10_000);
+      const tripped = await waitFor(async () => (await r.redis.xlen(k.audit)) === 1, 10_000, 25);
       expect(tripped).toBe(true);
-      const doc = JSON.parse((await redis.get(k.flag('search')))!) as typeof FLAG;
+      const doc = JSON.parse((await r.redis.get(k.flag('search')))!) as typeof FLAG;
       expect(doc.variants[1]!.weight).toBe(0);
 
-      const text = await resultsCommand(redis, r.prefix, ['search'], { ttlDays: 1 });
+      const text = await resultsCommand(r.redis, r.prefix, ['search'], { ttlDays: 1 });
       expect(text.exitCode).toBe(0);
       expect(text.stdout).toMatch(/^experiment search, control "control"/);
       expect(text.stdout).toMatch(/treatment: errorRate at most \+10\.0% \(min 200, p < 0\.01\): TRIPPED/);
       expect(text.stdout).toMatch(
         /guardrail changes:\n {2}\S+: treatment weight set to 0: guardrail errorRate on search/,
       );
-      const effect = await resultsCommand(redis, r.prefix, ['search', '--effect', '0.5'], { ttlDays: 1 });
+      const effect = await resultsCommand(r.redis, r.prefix, ['search', '--effect', '0.5'], { ttlDays: 1 });
       expect(effect.stdout).toMatch(/treatment: \+50\.0% on control's 4\.00% needs [\d,]+ control/);
-      const json = await resultsCommand(redis, r.prefix, ['--json', 'search', '--since', '1h'], { ttlDays: 1 });
+      const json = await resultsCommand(r.redis, r.prefix, ['--json', 'search', '--since', '1h'], { ttlDays: 1 });
       const report = JSON.parse(json.stdout) as { variants: { name: string; requests: number; errors: number }[] };
       expect(report.variants).toMatchObject([
         { name: 'control', requests: 500, errors: 20 },
@@ -108,7 +88,7 @@ describe('startExperiments', () => {
 
   it('stop() flushes what is left', async () => {
     const experiments = startExperiments({
-      redis,
+      redis: r.redis,
       prefix: r.prefix,
       flushMs: 60_000,
       ttlDays: 1,
@@ -134,7 +114,7 @@ describe('resultsCommand arguments', () => {
     [['search', '--effect', 'big'], 2, /--effect needs a relative increase/],
     [['search'], 1, /no experiment counts for search/],
   ])('%j → exit %i', async (args, code, message) => {
-    const out = await resultsCommand(redis, r.prefix, args, { ttlDays: 1 });
+    const out = await resultsCommand(r.redis, r.prefix, args, { ttlDays: 1 });
     expect(out.exitCode).toBe(code);
     expect(out.stderr).toMatch(message);
     expect(out.stdout).toBe('');

@@ -10,8 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEARNER_GROUP, startStreamConsumer, streamPublisher } from '../../../src/learner/fleet.js';
 import { Learner, type LearnerInput } from '../../../src/learner/learner.js';
 import { learnerRedis } from '../../../src/learner/learning.js';
-import { createRedisProposalWriter, type ProposalOutcome } from '../../../src/learner/proposalStore.js';
-import { parseFlagValue } from '../../../src/flags/schema.js';
 import { redisKeys } from '../../../src/store/redisKeys.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { redisServerAvailable } from '../../helpers/redisServer.js';
@@ -25,14 +23,20 @@ import {
 import {
   changesFor,
   exampleFlags,
-  expectFeedLossAndReturnLogged,
+  expectFailoverSurvived,
+  expectProposalWritten,
+  expectServingExamples,
+  expectWrongPasswordReported,
   failoverUnderTraffic,
   ffrWith,
   gauge,
+  importExampleFlags,
   PREFIX,
   readyz,
-  servesCheckout,
   startLoggedSidecar,
+  startServingSidecar,
+  startWithWrongPassword,
+  topologyEnv,
   until,
   type LoggedSidecar,
 } from '../../helpers/topologyScenario.js';
@@ -41,20 +45,7 @@ const SLOT = calculateSlot(`${PREFIX}version`);
 const PASSWORD = 's3cret';
 
 function clusterEnv(c: ClusterTopology, seeds = c.seeds): Record<string, string> {
-  const scheme = c.options.tls ? 'rediss' : 'redis';
-  const auth = c.options.password ? `:${c.options.password}@` : '';
-  return {
-    REDIS_URL: `${scheme}://${auth}cluster`,
-    PROFLAG_REDIS_CLUSTER_NODES: seeds,
-    PROFLAG_PREFIX: PREFIX,
-    ...(c.options.tls
-      ? {
-          PROFLAG_REDIS_TLS_CA_FILE: c.options.tls.caFile,
-          PROFLAG_REDIS_TLS_CERT_FILE: c.options.tls.certFile,
-          PROFLAG_REDIS_TLS_KEY_FILE: c.options.tls.keyFile,
-        }
-      : {}),
-  };
+  return topologyEnv(c.options, 'cluster', { PROFLAG_REDIS_CLUSTER_NODES: seeds });
 }
 
 const lines = (text: string) => text.trim().split('\n');
@@ -73,8 +64,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     env = clusterEnv(cluster, others.map((n) => `127.0.0.1:${n.port}`).join(','));
     const imported = await ffrWith(env, ['import', '-'], exampleFlags());
     expect(imported.stderr).toBe('');
-    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@cluster' });
-    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
+    badStart = startWithWrongPassword(env, 'cluster');
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
@@ -84,10 +74,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
   });
 
   it('becomes ready and serves the flags', async () => {
-    const r = await readyz(ls.sidecar);
-    expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await expectServingExamples(ls);
     expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
   });
 
@@ -184,19 +171,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
     const reader = learnerRedis(config, 'topology-test', 'learner-read');
     try {
       await until('learner connections', () => redis.status === 'ready' && reader.status === 'ready', 5000);
-      const outcomes: ProposalOutcome[] = [];
-      const writer = createRedisProposalWriter({
-        redis,
-        keys,
-        logger: createLogger('silent'),
-        onOutcome: (o) => outcomes.push(o),
-      });
-      const parsed = parseFlagValue({ name: 'learned-cluster', enabled: false, profile: { geo: { in: ['BR'] } } });
-      if (!parsed.ok) throw new Error('bad proposal');
-      writer.write({ id: 'cl-1', document: parsed.flag, created: true, range: {} as never }, Date.now());
-      await writer.flush();
-      expect(outcomes).toEqual(['created']);
-      expect(await redis.exists(keys.proposal('cl-1'))).toBe(1);
+      const writer = await expectProposalWritten(redis, 'learned-cluster', 'cl-1');
       // Fleet mode: a batch published to the samples stream is read back by a consumer.
       const publisher = streamPublisher({
         redis,
@@ -237,12 +212,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
 
   it('with a wrong password: not ready, and /readyz and the log say why', async () => {
     // Started in beforeAll: its first-load wait (3 s) ran alongside the other tests.
-    const bad = await badStart;
-    const r = await readyz(bad.sidecar);
-    expect(r.status).toBe(503);
-    expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
-    expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
-    expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
+    await expectWrongPasswordReported(await badStart);
   });
 
   it('survives losing the master of the prefix slot mid-traffic: no failed response, feed loss and return reported, a new change served within 1 s of the promotion', async () => {
@@ -258,15 +228,7 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster with a password', () => 
         }
       },
     );
-    console.info(
-      `[cluster failover] ${report.sent} requests, ${report.failed} failed; change served ${report.servedAfterPromotionMs} ms after the promotion`,
-    );
-    expect(report.failed).toBe(0);
-    expect(report.feedDownSeen).toBe(true);
-    expect(report.servedAfterPromotionMs).toBeLessThan(1000);
-    await until('feed back', () => ls.sidecar.holder.sync.feedConnected, 5000);
-    expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
-    expectFeedLossAndReturnLogged(ls);
+    await expectFailoverSurvived(ls, 'cluster', report);
     expect((await readyz(ls.sidecar)).status).toBe(200);
   }, 75_000);
 });
@@ -283,13 +245,8 @@ describe.skipIf(!redisServerAvailable())('Redis Cluster without a password', () 
   });
 
   it('ffr imports through any node; the sidecar becomes ready and serves', async () => {
-    const env = clusterEnv(cluster, `127.0.0.1:${cluster.nodes[5]!.port}`);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
-      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
-    );
-    ls = await startLoggedSidecar(clusterEnv(cluster));
-    expect((await readyz(ls.sidecar)).status).toBe(200);
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await importExampleFlags(clusterEnv(cluster, `127.0.0.1:${cluster.nodes[5]!.port}`));
+    ls = await startServingSidecar(clusterEnv(cluster));
   });
 });
 
@@ -312,9 +269,7 @@ describe.skipIf(!tlsReady)('Redis Cluster over TLS with a password and client ce
 
   it('ffr and the sidecar speak TLS to every node; without the CA they say why', async () => {
     const env = clusterEnv(cluster);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
-      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
-    );
+    await importExampleFlags(env);
     // The redis-cli spelling of the same TLS settings still works.
     const {
       PROFLAG_REDIS_TLS_CA_FILE: ca,
@@ -332,9 +287,7 @@ describe.skipIf(!tlsReady)('Redis Cluster over TLS with a password and client ce
     ]);
     expect(noCa.code).toBe(1);
     expect(noCa.stderr).toMatch(/TLS|certificate/);
-    ls = await startLoggedSidecar(env);
-    expect((await readyz(ls.sidecar)).status).toBe(200);
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    ls = await startServingSidecar(env);
   });
 
   it('a sidecar without the CA is not ready and says why in /readyz and the log', async () => {

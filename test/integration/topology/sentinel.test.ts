@@ -8,10 +8,6 @@
 import { EXAMPLE_FLAG_NAMES } from '../../e2e/routingTable.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { learnerRedis } from '../../../src/learner/learning.js';
-import { createRedisProposalWriter, type ProposalOutcome } from '../../../src/learner/proposalStore.js';
-import { parseFlagValue } from '../../../src/flags/schema.js';
-import { redisKeys } from '../../../src/store/redisKeys.js';
-import { createLogger } from '../../../src/telemetry/logger.js';
 import { redisServerAvailable } from '../../helpers/redisServer.js';
 import {
   makeTlsMaterial,
@@ -22,14 +18,18 @@ import {
 } from '../../helpers/redisTopology.js';
 import {
   exampleFlags,
-  expectFeedLossAndReturnLogged,
+  expectFailoverSurvived,
+  expectProposalWritten,
+  expectServingExamples,
+  expectWrongPasswordReported,
   failoverUnderTraffic,
   ffrWith,
-  gauge,
+  importExampleFlags,
   PREFIX,
-  readyz,
-  servesCheckout,
   startLoggedSidecar,
+  startServingSidecar,
+  startWithWrongPassword,
+  topologyEnv,
   until,
   type LoggedSidecar,
 } from '../../helpers/topologyScenario.js';
@@ -37,21 +37,10 @@ import {
 const PASSWORD = 's3cret';
 
 function sentinelEnv(s: SentinelTopology): Record<string, string> {
-  const scheme = s.options.tls ? 'rediss' : 'redis';
-  const auth = s.options.password ? `:${s.options.password}@` : '';
-  return {
-    REDIS_URL: `${scheme}://${auth}sentinel`,
+  return topologyEnv(s.options, 'sentinel', {
     PROFLAG_REDIS_SENTINELS: s.sentinelList,
     PROFLAG_REDIS_SENTINEL_NAME: s.name,
-    PROFLAG_PREFIX: PREFIX,
-    ...(s.options.tls
-      ? {
-          PROFLAG_REDIS_TLS_CA_FILE: s.options.tls.caFile,
-          PROFLAG_REDIS_TLS_CERT_FILE: s.options.tls.certFile,
-          PROFLAG_REDIS_TLS_KEY_FILE: s.options.tls.keyFile,
-        }
-      : {}),
-  };
+  });
 }
 
 const lines = (text: string) => text.trim().split('\n');
@@ -65,11 +54,8 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   beforeAll(async () => {
     sentinel = await startSentinel({ password: PASSWORD });
     env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
-      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
-    );
-    badStart = startLoggedSidecar({ ...env, REDIS_URL: 'redis://:wrong@sentinel' });
-    badStart.catch(() => undefined); // awaited (and its failure reported) in its own test
+    await importExampleFlags(env);
+    badStart = startWithWrongPassword(env, 'sentinel');
     ls = await startLoggedSidecar({ ...env, PROFLAG_STALE_AFTER_MS: '60000' });
   });
   afterAll(async () => {
@@ -79,10 +65,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   });
 
   it('becomes ready and serves the flags', async () => {
-    const r = await readyz(ls.sidecar);
-    expect(r.status).toBe(200);
-    expect(r.body['detail']).toMatchObject({ flags: EXAMPLE_FLAG_NAMES.length, feedConnected: true, lastError: null });
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await expectServingExamples(ls);
   });
 
   it('ffr: every command through the sentinels; a replica is refused for changes and read with a warning', async () => {
@@ -124,23 +107,10 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
   });
 
   it('the learner writes proposals with the password', async () => {
-    const keys = redisKeys(PREFIX);
     const redis = learnerRedis(ls.config, 'topology-test');
     try {
       await until('learner connection', () => redis.status === 'ready', 5000);
-      const outcomes: ProposalOutcome[] = [];
-      const writer = createRedisProposalWriter({
-        redis,
-        keys,
-        logger: createLogger('silent'),
-        onOutcome: (o) => outcomes.push(o),
-      });
-      const parsed = parseFlagValue({ name: 'learned-sentinel', enabled: false, profile: { geo: { in: ['BR'] } } });
-      if (!parsed.ok) throw new Error('bad proposal');
-      writer.write({ id: 'se-1', document: parsed.flag, created: true, range: {} as never }, Date.now());
-      await writer.flush();
-      expect(outcomes).toEqual(['created']);
-      expect(await redis.exists(keys.proposal('se-1'))).toBe(1);
+      await expectProposalWritten(redis, 'learned-sentinel', 'se-1');
     } finally {
       redis.disconnect();
     }
@@ -148,12 +118,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
 
   it('with a wrong password: not ready, and /readyz and the log say why', async () => {
     // Started in beforeAll: its first-load wait (3 s) ran alongside the other tests.
-    const bad = await badStart;
-    const r = await readyz(bad.sidecar);
-    expect(r.status).toBe(503);
-    expect((r.body['detail'] as Record<string, unknown>)['lastError']).toMatch(/authentication failed.*WRONGPASS/);
-    expect(bad.logs.some((l) => l['code'] === 'PROFLAG_ERR_STORE_AUTH')).toBe(true);
-    expect(JSON.stringify(bad.logs)).not.toContain('wrong@');
+    await expectWrongPasswordReported(await badStart);
   });
 
   it('survives losing the master mid-traffic: no failed response, feed loss and return reported, a new change served within 1 s of the promotion', async () => {
@@ -163,15 +128,7 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel with a password', () =>
       () => master.kill(),
       async () => (await sentinel.masterPort().catch(() => master.port)) !== master.port,
     );
-    console.info(
-      `[sentinel failover] ${report.sent} requests, ${report.failed} failed; change served ${report.servedAfterPromotionMs} ms after the promotion`,
-    );
-    expect(report.failed).toBe(0);
-    expect(report.feedDownSeen).toBe(true);
-    expect(report.servedAfterPromotionMs).toBeLessThan(1000);
-    await until('feed back', () => ls.sidecar.holder.sync.feedConnected, 5000);
-    expect(await gauge(ls.sidecar, 'proflag_store_feed_connected')).toBe(1);
-    expectFeedLossAndReturnLogged(ls);
+    await expectFailoverSurvived(ls, 'sentinel', report);
     // The sentinels were all up: ioredis' "All sentinels are unreachable" is not a warning here.
     expect(
       ls.logs.filter((l) => Number(l['level']) >= 40 && /All sentinels are unreachable/.test(JSON.stringify(l))),
@@ -194,12 +151,8 @@ describe.skipIf(!redisServerAvailable())('Redis Sentinel without a password', ()
 
   it('ffr imports through the sentinels; the sidecar becomes ready and serves', async () => {
     const env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
-      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
-    );
-    ls = await startLoggedSidecar(env);
-    expect((await readyz(ls.sidecar)).status).toBe(200);
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await importExampleFlags(env);
+    ls = await startServingSidecar(env);
   });
 });
 
@@ -217,11 +170,7 @@ describe.skipIf(!tlsReady)('Redis Sentinel over TLS with a password and client c
 
   it('ffr and the sidecar speak TLS to the sentinels and the master', async () => {
     const env = sentinelEnv(sentinel);
-    expect((await ffrWith(env, ['import', '-'], exampleFlags())).stdout).toMatch(
-      new RegExp(`^imported ${EXAMPLE_FLAG_NAMES.length} flags`),
-    );
-    ls = await startLoggedSidecar(env);
-    expect((await readyz(ls.sidecar)).status).toBe(200);
-    expect(await servesCheckout(ls.sidecar)).toBe('backend_canary');
+    await importExampleFlags(env);
+    ls = await startServingSidecar(env);
   });
 });

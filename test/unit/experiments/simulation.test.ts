@@ -9,18 +9,7 @@ import { computeResults } from '../../../src/experiments/core/results.js';
 import type { Guardrail } from '../../../src/experiments/core/spec.js';
 import { guardrailRequestsPerArm } from '../../../src/experiments/core/tests.js';
 import { ExperimentTable } from '../../../src/experiments/recorder.js';
-
-/** mulberry32: a small seeded generator, enough for simulated traffic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../helpers/seededRandom.js';
 
 interface Outcome {
   /** Requests per arm at the check that tripped, or null. */
@@ -36,7 +25,7 @@ function simulate(options: {
   checkEvery: number;
   maxRequests: number;
 }): Outcome {
-  const random = rng(options.seed);
+  const random = seededRandom(options.seed);
   const table = new ExperimentTable([
     {
       name: 'sim',

@@ -1,9 +1,7 @@
 // The response phase in the stream state machine, with hand-made ResponsePhase objects and a
 // fake call; every reply is decoded with Envoy's OFFICIAL protos.
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
-import { LOADER_OPTIONS, type ProcessingRequest, type ProcessingResponse } from '../../../src/extproc/protocol.js';
+import type { ProcessingRequest, ProcessingResponse } from '../../../src/extproc/protocol.js';
 import { encodeProcessingResponse } from '../../../src/extproc/replyEncoder.js';
 import {
   createRequestProcessor,
@@ -18,18 +16,12 @@ import { parseFlagValue } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../../../src/telemetry/metrics.js';
-import { OFFICIAL_INCLUDE_DIRS } from '../../helpers/envoyConfigValidator.js';
+import { officialProcessMethod, raw } from '../../helpers/officialExtProc.js';
 import { profileOf } from '../../helpers/profiles.js';
 
-const official = (
-  protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-    ...LOADER_OPTIONS,
-    includeDirs: OFFICIAL_INCLUDE_DIRS,
-  })['envoy.service.ext_proc.v3.ExternalProcessor'] as grpc.ServiceDefinition
-)['Process']!;
+const official = officialProcessMethod();
 const encode = official.requestSerialize as (m: ProcessingRequest) => Buffer;
 const decode = official.responseDeserialize as (b: Buffer) => ProcessingResponse;
-const raw = (key: string, value: string) => ({ key, raw_value: Buffer.from(value, 'latin1') });
 
 class FakeCall implements ExtProcCall {
   written: ProcessingResponse[] = [];

@@ -1,71 +1,30 @@
 // GET /learner's content, from the learner alone: a planted pattern before and after its
 // proposal, a stationary segment that is never proposed (and says why), the warm-up, the text
 // form, and the privacy floor (no raw user agent, hash or client key; no value under the floor).
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createUaHasher, embedUserAgent } from '../../../src/features/userAgent.js';
+import { createUaHasher } from '../../../src/features/userAgent.js';
 import { clientCountReport, type ClusterReport } from '../../../src/learner/core/explain.js';
-import { createProfileDetector, type DetectorInput } from '../../../src/learner/core/detector/profileDetector.js';
-import type { ProfileDetector } from '../../../src/learner/core/detector/profileDetector.js';
+import { createProfileDetector } from '../../../src/learner/core/detector/profileDetector.js';
 import { Learner, type LearnerInput } from '../../../src/learner/learner.js';
 import { formatLearnerReport, type LearnerReport } from '../../../src/learner/learnerReport.js';
+import { ATTACK_UA, BROWSERS, clientKey, scriptedDetector, scriptedTraffic } from './scriptedTraffic.js';
 
 const hash = createUaHasher('explain-test-key-0123456789');
-const clientKey = (id: string): string => createHash('sha256').update(id).digest('hex').slice(0, 32);
-const BROWSERS = [
-  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
-  'Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0',
-];
-const ATTACK_UA = 'Go-http-client/2.0';
-const ENDPOINTS = ['/', '/products/{id}', '/api/cart', '/search', '/api/login'];
-const COUNTRIES = ['US', 'DE', 'BR', 'FR', 'JP'];
 const T0 = Date.UTC(2026, 2, 2, 10, 0);
+const traffic = scriptedTraffic(hash);
 
-function scriptedDetector(isAnomalous: (p: DetectorInput) => boolean): ProfileDetector {
-  let observed = 0;
-  return {
-    observe(p) {
-      observed++;
-      const a = isAnomalous(p);
-      return { raw: a ? 10 : 1, calibrated: a ? 0.999 : 0.3, reasons: [] };
-    },
-    get observed() {
-      return observed;
-    },
-    memoryBytes: 1_000,
-  };
-}
-
+/** Every client key sent, to look for in the output. */
 const clientsSeen: string[] = [];
 function background(i: number): LearnerInput {
-  const key = clientKey(`bg${i % 3_000}`);
-  if (i < 3_000) clientsSeen.push(key);
-  return {
-    method: i % 7 === 0 ? 'POST' : 'GET',
-    endpoint: ENDPOINTS[i % 5]!,
-    payloadSize: i % 7 === 0 ? 100 + (i % 200) : null,
-    hour: 10,
-    country: COUNTRIES[(i >> 2) % 5]!,
-    uaHash: hash(BROWSERS[i % 3]!),
-    uaVector: embedUserAgent(BROWSERS[i % 3]!),
-    clientKey: key,
-  };
+  const input = traffic.background(i);
+  if (i < 3_000) clientsSeen.push(input.clientKey);
+  return input;
 }
 
 function attack(n: number): LearnerInput {
-  const key = clientKey(`attacker${n}`);
-  clientsSeen.push(key);
-  return {
-    method: 'POST',
-    endpoint: '/api/v1/token',
-    payloadSize: 250,
-    hour: 10,
-    country: 'BR',
-    uaHash: hash(ATTACK_UA),
-    uaVector: embedUserAgent(ATTACK_UA),
-    clientKey: key,
-  };
+  const input = traffic.attack(n);
+  clientsSeen.push(input.clientKey);
+  return input;
 }
 
 const report = (learner: Learner): LearnerReport => ({

@@ -1,77 +1,24 @@
 // The learner's orchestration with a scripted detector (so each step is predictable): the
 // privacy floor, the novelty check, updates under one id, retirement, bounded memory.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createUaHasher, embedUserAgent } from '../../../src/features/userAgent.js';
 import { parseFlagValue } from '../../../src/flags/schema.js';
-import type { DetectorInput, ProfileDetector } from '../../../src/learner/core/detector/profileDetector.js';
 import { Learner, type LearnerInput, type ProposalEmission } from '../../../src/learner/learner.js';
+import { clientKey, scriptedDetector, scriptedTraffic } from './scriptedTraffic.js';
 
 const hash = createUaHasher('learner-test-key-0123456789');
-/** A client key as the extractor makes them: 32 hex characters of a keyed hash. */
-const clientKey = (id: string): string => createHash('sha256').update(id).digest('hex').slice(0, 32);
-const BROWSERS = [
-  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
-  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
-  'Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0',
-];
-const ENDPOINTS = ['/', '/products/{id}', '/api/cart', '/search', '/api/login'];
-const COUNTRIES = ['US', 'DE', 'BR', 'FR', 'JP'];
-
-/** Anomalous exactly when `isAnomalous` says so. */
-function scriptedDetector(isAnomalous: (p: DetectorInput) => boolean): ProfileDetector {
-  let observed = 0;
-  return {
-    observe(p) {
-      observed++;
-      const a = isAnomalous(p);
-      return { raw: a ? 10 : 1, calibrated: a ? 0.999 : 0.3, reasons: a ? ['scripted'] : [] };
-    },
-    get observed() {
-      return observed;
-    },
-    memoryBytes: 1_000,
-  };
-}
-
-const BROWSER_HASHES = BROWSERS.map(hash);
-const BROWSER_VECTORS = BROWSERS.map((ua) => embedUserAgent(ua));
-const BG_CLIENTS = Array.from({ length: 3_000 }, (_, i) => clientKey(`bg${i}`));
-
-function background(i: number): LearnerInput {
-  return {
-    method: i % 7 === 0 ? 'POST' : 'GET',
-    endpoint: ENDPOINTS[i % 5]!,
-    payloadSize: i % 7 === 0 ? 100 + (i % 200) : null,
-    hour: 10,
-    country: COUNTRIES[(i >> 2) % 5]!,
-    uaHash: BROWSER_HASHES[i % 3]!,
-    uaVector: BROWSER_VECTORS[i % 3]!,
-    clientKey: BG_CLIENTS[i % 3_000]!,
-  };
-}
+const { background, attack: attackBy } = scriptedTraffic(hash);
 
 let attackClient = 0;
-function attack(): LearnerInput {
-  const ua = 'Go-http-client/2.0';
-  return {
-    method: 'POST',
-    endpoint: '/api/v1/token',
-    payloadSize: 250,
-    hour: 10,
-    country: 'BR',
-    uaHash: hash(ua),
-    uaVector: embedUserAgent(ua),
-    clientKey: clientKey(`attacker${attackClient++}`),
-  };
-}
+/** The attacker family's request from its next client. */
+const attack = (): LearnerInput => attackBy(attackClient++);
 
 const T0 = Date.UTC(2026, 2, 2, 10, 0);
 
 describe('Learner', () => {
   it('proposes a new pattern exactly when its 50th distinct client arrives, with evidence', () => {
     attackClient = 0;
-    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/api/v1/token') });
+    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/api/v1/token', ['scripted']) });
     const emitted: { i: number; e: ProposalEmission }[] = [];
     let attacks = 0;
     let firstAt = -1;
@@ -113,7 +60,7 @@ describe('Learner', () => {
   it('stops updating a retired proposal', () => {
     attackClient = 0;
     const learner = new Learner({
-      detector: scriptedDetector((p) => p.endpoint === '/api/v1/token'),
+      detector: scriptedDetector((p) => p.endpoint === '/api/v1/token', ['scripted']),
       updateEvents: 1_000,
     });
     const ids = new Set<string>();
@@ -132,7 +79,7 @@ describe('Learner', () => {
 
   it('never proposes stationary anomalies (a detector that always flags a rare segment)', () => {
     // 1 % of traffic, from the start, flagged every time: anomalous but not new.
-    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/rare') });
+    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/rare', ['scripted']) });
     let proposals = 0;
     let c = 0;
     for (let i = 0; i < 60_000; i++) {
@@ -146,7 +93,7 @@ describe('Learner', () => {
   });
 
   it('never proposes below the floor: 49 clients sending 2,000 requests', () => {
-    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/api/v1/token') });
+    const learner = new Learner({ detector: scriptedDetector((p) => p.endpoint === '/api/v1/token', ['scripted']) });
     let proposals = 0;
     let n = 0;
     for (let i = 0; i < 40_000; i++) {
@@ -159,7 +106,7 @@ describe('Learner', () => {
 
   it('keeps memory bounded under a flood of anomalies with unique values', () => {
     const learner = new Learner({
-      detector: scriptedDetector((p) => p.endpoint !== null && p.endpoint.startsWith('/u/')),
+      detector: scriptedDetector((p) => p.endpoint !== null && p.endpoint.startsWith('/u/'), ['scripted']),
     });
     let emitted = 0;
     const at = (n: number) => {
