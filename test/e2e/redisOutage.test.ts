@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { EnvoyEmulator } from '../helpers/envoyEmulator.js';
+import { until } from '../helpers/until.js';
 import { redisServer, redisServerAvailable, type RedisServer } from '../helpers/redisServer.js';
 import { at, e2eEnv, EXAMPLES, IP } from './routingTable.js';
 
@@ -99,6 +100,11 @@ describe.skipIf(!redisServerAvailable())('Redis killed mid-traffic', () => {
     const deadline = Date.now() + 3000;
     while (sidecar.holder.dataLossSuspected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(sidecar.holder.dataLossSuspected).toBe(false);
+    // Fresh again once the change feed is back too: its subscriber reconnects on its own
+    // capped backoff, which can end after the reader's.
+    const restoredAt = Date.now();
+    await until('a fresh snapshot (sync and change feed back)', async () => !sidecar.holder.stale, 15_000, 20);
+    console.log(`[redis outage] fresh again ${Date.now() - restoredAt} ms after the import`);
     await sentBy(sent + 100);
     running = false;
     await traffic;
