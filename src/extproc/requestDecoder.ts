@@ -123,7 +123,12 @@ function decodeHttpHeaders(buf: Buffer, start: number, end: number): WireHeaders
 }
 
 function decodeHeaderMap(start: number, end: number, into: WireHeaders): void {
-  r.pos = start;
+  // The common shape first, walked with local variables: every tag and length one byte
+  // (header entries and their fields under 128 bytes). Anything else — longer values, other
+  // fields, malformed bytes — goes through the general reader from the entry it stopped at.
+  const pos = fastHeaderMap(r.buf, start, end, into);
+  if (pos === end) return;
+  r.pos = pos;
   r.end = end;
   while (r.pos < end) {
     const tag = r.tag();
@@ -140,6 +145,56 @@ function decodeHeaderMap(start: number, end: number, into: WireHeaders): void {
       r.end = end;
     }
   }
+}
+
+/**
+ * Records HeaderValue entries of `buf[start, end)` while each is in the one-byte shape
+ * (`0a len` entry holding `0a len key` then `12|1a len value`); returns where it stopped: `end`
+ * when all were, else the start of the first entry it left to the general walk.
+ */
+function fastHeaderMap(buf: Buffer, start: number, end: number, into: WireHeaders): number {
+  let pos = start;
+  while (pos < end) {
+    if (!into.accepting || end - pos < 2 || buf[pos] !== TAG_LEN_1) return pos;
+    const len = buf[pos + 1]!;
+    const hvStart = pos + 2;
+    const hvEnd = hvStart + len;
+    if (len >= 0x80 || hvEnd > end) return pos;
+    let p = hvStart;
+    let keyStart = hvStart;
+    let keyEnd = hvStart;
+    let valueStart = -1;
+    let valueEnd = -1;
+    let rawStart = -1;
+    let rawEnd = -1;
+    while (p < hvEnd) {
+      if (hvEnd - p < 2) return pos;
+      const tag = buf[p]!;
+      const flen = buf[p + 1]!;
+      const fs = p + 2;
+      const fe = fs + flen;
+      if (flen >= 0x80 || fe > hvEnd) return pos;
+      if (tag === TAG_LEN_1) {
+        keyStart = fs;
+        keyEnd = fe;
+      } else if (tag === TAG_LEN_2) {
+        valueStart = fs;
+        valueEnd = fe;
+      } else if (tag === TAG_LEN_3) {
+        rawStart = fs;
+        rawEnd = fe;
+      } else {
+        return pos;
+      }
+      p = fe;
+    }
+    // As decodeHeaderValue: raw_value when it has bytes, else value, else empty.
+    if (rawEnd > rawStart) into.record(keyStart, keyEnd, rawStart, rawEnd, true);
+    else if (valueStart >= 0) into.record(keyStart, keyEnd, valueStart, valueEnd, false);
+    else into.record(keyStart, keyEnd, hvEnd, hvEnd, true);
+    pos = hvEnd;
+  }
+  return pos;
 }
 
 function decodeHeaderValue(start: number, end: number, into: WireHeaders): void {

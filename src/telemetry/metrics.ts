@@ -6,6 +6,7 @@
 // with `aggregator` (prom-client's: sum by default, min, max, ...); the process metrics
 // (proflag_process_*) are kept per process with a `worker` label.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BucketHistogram } from './bucketHistogram.js';
 import { FlagCounters } from './flagCounters.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -101,7 +102,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['code'] as const,
       registers,
     }),
-    decisionSeconds: new Histogram({
+    decisionSeconds: new BucketHistogram({
       name: 'proflag_decision_duration_seconds',
       help: 'features + match + response build for one request',
       buckets: [5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 2.5e-2],

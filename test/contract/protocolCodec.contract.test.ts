@@ -278,6 +278,38 @@ describe('request decoder against the official encoder', () => {
     expect(d.headers!.get('x-h-511')).toBeUndefined(); // the 513th header
   });
 
+  it('reads any header list as the official encoder wrote it (short and long keys and values, value, raw_value or both)', () => {
+    const name = fc.constantFrom('user-agent', 'cookie', 'accept', 'x-a', 'X-Long-' + 'n'.repeat(130));
+    const text = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ minLength: 120, maxLength: 300 }));
+    const header = fc.record({
+      key: name,
+      value: fc.option(text, { nil: undefined }),
+      raw: fc.option(fc.oneof(fc.constant(''), text), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(header, { maxLength: 12 }), (list) => {
+        const wire = list.map((h) => ({
+          key: h.key,
+          ...(h.value !== undefined ? { value: h.value } : {}),
+          ...(h.raw !== undefined ? { raw_value: Buffer.from(h.raw, 'utf8') } : {}),
+        }));
+        const d = decodeProcessingRequest(officialEncodeRequest({ request_headers: { headers: { headers: wire } } }));
+        expect(d.malformed).toBe(false);
+        const seen = new Map<string, string>();
+        for (const h of list) {
+          const lower = h.key.toLowerCase();
+          // raw_value with bytes (read as latin1) wins, else value, else empty.
+          const v =
+            h.raw !== undefined && h.raw.length > 0 ? Buffer.from(h.raw, 'utf8').toString('latin1') : (h.value ?? '');
+          const before = seen.get(lower);
+          seen.set(lower, before === undefined ? v : `${before}${lower === 'cookie' ? '; ' : ', '}${v}`);
+        }
+        for (const [k, v] of seen) expect(d.headers!.get(k)).toBe(v.slice(0, 65_536));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('never throws on arbitrary bytes, and flags truncated messages as malformed', () => {
     const good = officialEncodeRequest({ request_headers: { headers: { headers } } });
     for (let cut = 1; cut < good.length; cut += 7) {
