@@ -28,7 +28,12 @@ import { batchedChild } from '../telemetry/batchedCounter.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { RequestHeaders, type RequestHeadersView } from './headerMap.js';
 import type { CommonResponse, HttpHeaders, ProcessingRequest, ProcessingResponse, ProtoStruct } from './protocol.js';
-import { encodeProcessingResponse, UNCHANGED_REPLY, withResponseHeadersRequested } from './replyEncoder.js';
+import {
+  encodeProcessingResponse,
+  ExtraHeaderReply,
+  UNCHANGED_REPLY,
+  withResponseHeadersRequested,
+} from './replyEncoder.js';
 import { ATTRIBUTES_KEY } from './requestDecoder.js';
 import { encodeResponseHeadersReply, type ResponsePhase } from './responsePhase.js';
 
@@ -262,6 +267,8 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
   const decisionFallback = metrics.fallbacks.labels('PROFLAG_ERR_DECISION');
   const routedByCluster = new Map<string, { inc(): void }>();
   const replies = new WeakMap<Snapshot, Map<string, HeadersOutcome>>();
+  /** Per cached reply: its rewritePath template (the reply without :path, encoded once). */
+  const rewriteTemplates = new WeakMap<HeadersOutcome, ExtraHeaderReply>();
   // Immediate replies by the compiled `respond` they send (one per flag or variant), with the
   // staleness the metadata reports.
   const immediateReplies = new WeakMap<
@@ -289,18 +296,21 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     const routeSent = headers.has(routing.routeHeader);
     const flagsSent = headers.has(routing.flagsHeader);
     if (decision.rewritePath !== null) {
-      const rawPath = headers.get(':path') ?? null;
-      // A rewritten path is the request's own: such replies are built each time, never cached.
-      if (rewrittenPath(rawPath, decision.rewritePath) !== null) {
-        const plan = planMutation(
-          decision,
-          { routeHeaderSent: routeSent, flagsHeaderSent: flagsSent, rawPath },
-          routing,
-        );
-        return continueOutcome(snapshot, decision, plan, stale);
-      }
+      const path = rewrittenPath(headers.get(':path') ?? null, decision.rewritePath);
+      // A rewritten path is the request's own: the reply is the decision's cached one plus :path.
+      if (path !== null) return withRewrittenPath(cachedReply(snapshot, decision, routeSent, flagsSent, stale), path);
     }
     if (decision.matches.length === 0 && !routeSent && !flagsSent) return unchanged;
+    return cachedReply(snapshot, decision, routeSent, flagsSent, stale);
+  }
+
+  function cachedReply(
+    snapshot: Snapshot,
+    decision: Decision,
+    routeSent: boolean,
+    flagsSent: boolean,
+    stale: boolean,
+  ): HeadersOutcome {
     const key = replyKey(decision, routeSent, flagsSent, stale);
     let memo = replies.get(snapshot);
     if (!memo) replies.set(snapshot, (memo = new Map()));
@@ -311,6 +321,12 @@ export function createRequestProcessor(deps: RequestProcessorDeps) {
     if (memo.size >= MAX_CACHED_REPLIES) memo.clear();
     memo.set(key, outcome);
     return outcome;
+  }
+
+  function withRewrittenPath(base: HeadersOutcome, path: string): HeadersOutcome {
+    let template = rewriteTemplates.get(base);
+    if (!template) rewriteTemplates.set(base, (template = new ExtraHeaderReply(base.response, base.reply)));
+    return Object.freeze({ ...base, response: template.response(':path', path), reply: template.reply(':path', path) });
   }
 
   function immediateFor(snapshot: Snapshot, decision: Decision, stale: boolean): HeadersOutcome {

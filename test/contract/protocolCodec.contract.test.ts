@@ -4,9 +4,10 @@
 // decoder reads what the official encoder writes; hostile bytes never throw.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ProcessingRequest, ProcessingResponse } from '../../src/extproc/protocol.js';
+import type { CommonResponse, ProcessingRequest, ProcessingResponse } from '../../src/extproc/protocol.js';
 import {
   encodeProcessingResponse,
+  ExtraHeaderReply,
   MODE_OVERRIDE_SEND_RESPONSE_HEADERS,
   UNCHANGED_REPLY,
   withResponseHeadersRequested,
@@ -125,6 +126,51 @@ describe('reply encoder (hand-written) against the official protos', () => {
       // Enums decode as names (enums: String): 429 is TooManyRequests.
       expect(decoded.immediate_response?.status.code).toBe('TooManyRequests');
     } else expect(decoded).toMatchObject(reply as Record<string, unknown>);
+  });
+
+  it('a rewritten-path reply from its template: the same bytes as the whole message encoded, officially decodable', () => {
+    const metadata = {
+      fields: { proflag: { structValue: { fields: { flags: { stringValue: 'a,b' }, version: { numberValue: 7 } } } } },
+    };
+    const bases: CommonResponse[] = [
+      {
+        status: 'CONTINUE',
+        header_mutation: {
+          set_headers: [
+            { header: { key: 'x-proflag-flags', raw_value: Buffer.from('a,b') }, append: { value: false } },
+          ],
+          remove_headers: ['x-proflag-route'],
+        },
+        clear_route_cache: true,
+      },
+      { status: 'CONTINUE', header_mutation: { set_headers: [], remove_headers: [] } },
+      {},
+    ];
+    const longPath = '/v2/api/' + 'p'.repeat(300) + '?q=ä';
+    for (const base of bases) {
+      for (const withMetadata of [false, true]) {
+        for (const phase of [false, true]) {
+          const message: ProcessingResponse = { request_headers: { response: base } };
+          if (withMetadata) message.dynamic_metadata = metadata;
+          const encoded = encodeProcessingResponse(message);
+          const baseReply = phase ? withResponseHeadersRequested(encoded) : encoded;
+          const template = new ExtraHeaderReply(base, baseReply);
+          for (const path of ['/v2/api/orders?x=1', longPath]) {
+            const response = template.response(':path', path);
+            const whole: ProcessingResponse = { request_headers: { response } };
+            if (withMetadata) whole.dynamic_metadata = metadata;
+            const expected = encodeProcessingResponse(whole);
+            const ours = template.reply(':path', path);
+            expect(ours.equals(phase ? withResponseHeadersRequested(expected) : expected)).toBe(true);
+            const decoded = officialDecodeResponse(ours);
+            const sets = decoded.request_headers?.response?.header_mutation?.set_headers ?? [];
+            expect(sets.at(-1)?.header).toMatchObject({ key: ':path', raw_value: Buffer.from(path, 'latin1') });
+            expect(decoded.request_headers?.response?.clear_route_cache).toBe(true);
+            expect(decoded.mode_override?.response_header_mode ?? null).toBe(phase ? 'SEND' : null);
+          }
+        }
+      }
+    }
   });
 
   it('pre-encoded unchanged replies are the official empty phase replies', () => {
