@@ -17,7 +17,7 @@
 // growth without bound (see `growthVerdict`); 2 usage; 3 the machine was too busy to measure
 // (more than a tenth of the timeouts happened while the machine took half of the budget away).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -535,6 +535,10 @@ async function soak(minutes: number): Promise<number> {
   const stopCode = alive ? await sidecar.stop() : await sidecar.exited;
   await redis.kill();
   rmSync(dataDir, { recursive: true, force: true });
+  // The sidecar's own log (its last MiB), to read next to a stall or a failure afterwards.
+  const sidecarLog = join(tmpdir(), `proflag-soak-sidecar-${sidecar.pid}.log`);
+  writeFileSync(sidecarLog, sidecar.output());
+  console.log(`sidecar log: ${sidecarLog}`);
 
   // --- summary
   const sorted = all.sort((a, b) => a - b);

@@ -33,7 +33,8 @@ if seq <= last then return 0 end
 local ttl = tonumber(ARGV[2])
 local now = tonumber(ARGV[4])
 local resetAfter = tonumber(ARGV[5])
-local i = 6
+local nowMs = ARGV[6]
+local i = 7
 while i <= #ARGV do
   local op = ARGV[i]
   local key = KEYS[tonumber(ARGV[i + 1])]
@@ -50,7 +51,7 @@ while i <= #ARGV do
     redis.call('HSET', key, gen, ARGV[i + 3], gen .. ':last', now)
     local since = tonumber(redis.call('HGET', key, gen .. ':since'))
     if since == nil or (ARGV[i + 4] == '1' and since < now - resetAfter) then
-      redis.call('HSET', key, gen .. ':since', now)
+      redis.call('HSET', key, gen .. ':since', now, gen .. ':sinceMs', nowMs)
     end
     redis.call('EXPIRE', key, ttl)
     i = i + 5
@@ -299,9 +300,17 @@ export class ExperimentFlusher {
   }
 
   async #send(chunk: Chunk): Promise<number> {
-    const minute = minuteOf(this.#now());
+    const nowMs = this.#now();
+    const minute = minuteOf(nowMs);
     const keys: string[] = [this.#keys.writer(this.writerId)];
-    const args: (string | number)[] = [chunk.seq, this.#ttlSeconds, WRITER_TTL_SECONDS, minute, SINCE_RESET_MINUTES];
+    const args: (string | number)[] = [
+      chunk.seq,
+      this.#ttlSeconds,
+      WRITER_TTL_SECONDS,
+      minute,
+      SINCE_RESET_MINUTES,
+      Math.floor(nowMs),
+    ];
     for (const [flag, entry] of chunk.flags) {
       if (entry.fields.length > 0) {
         keys.push(this.#keys.bucket(flag, minute));

@@ -6,7 +6,8 @@
 //                                   `<generation>:<variant>:<counter>` (counts.ts)
 //   <prefix>exp:<flag>:gens         hash, TTL: per generation `<gen>` → spec JSON (control,
 //                                   variants and shares, guardrails), `<gen>:since` and
-//                                   `<gen>:last` (epoch minutes)
+//                                   `<gen>:last` (epoch minutes), `<gen>:sinceMs` (epoch ms of
+//                                   the flush that set since: orders generations of one minute)
 //   <prefix>exp:<flag>:trips        list, capped, TTL: guardrail changes (TripRecord JSON)
 //   <prefix>expw:<writer>           string, TTL 1 day: the last flush sequence number applied for
 //                                   one writer (one process incarnation), which makes retries

@@ -21,6 +21,12 @@ export interface GenerationInfo {
   /** Epoch minute the generation (last) came into force, and the last minute with counts. */
   readonly since: number;
   readonly last: number;
+  /**
+   * Epoch ms of the flush that set `since`: orders generations that came into force in the same
+   * minute (a guardrail can stop a variant seconds after the experiment started). 0 when absent
+   * (written by an older proflag).
+   */
+  readonly sinceMs: number;
 }
 
 /** generation → variant → counts */
@@ -78,7 +84,13 @@ export async function readGenerations(
     if (!spec) continue;
     const since = Number(raw[`${field}:since`]);
     const last = Number(raw[`${field}:last`]);
-    out.set(field, { spec, since: Number.isFinite(since) ? since : 0, last: Number.isFinite(last) ? last : since });
+    const sinceMs = Number(raw[`${field}:sinceMs`]);
+    out.set(field, {
+      spec,
+      since: Number.isFinite(since) ? since : 0,
+      last: Number.isFinite(last) ? last : since,
+      sinceMs: Number.isFinite(sinceMs) ? sinceMs : 0,
+    });
   }
   return out;
 }

@@ -208,7 +208,7 @@ describe('experiments: bad input', () => {
         const n = await metric('proflag_extproc_response_phase_total', { outcome: 'unrequested' });
         return n >= before + 3 ? n : null;
       },
-      2000,
+      15_000,
     );
     expect(after).toBe(before + 3);
   });
@@ -248,7 +248,7 @@ describe('experiments: bad input', () => {
     const rejected = await until(
       'the rejection',
       async () => s.holder.current.rejected.find((r) => r.key === 'bad-control'),
-      3000,
+      15_000,
     );
     expect(rejected.reason).toMatch(/names no variant/);
     await send('after-the-broken-flag');
@@ -262,7 +262,7 @@ describe('experiments: bad input', () => {
         const x = await experimentReport(s.adminPort, 'bad-exp');
         return x && x.variants.reduce((n, v) => n + v.requests, 0) === total ? x : null;
       },
-      5000,
+      15_000,
     );
     let invalid = 0;
     for (const v of r.variants) {

@@ -155,9 +155,12 @@ describe('experiments with PROFLAG_WORKERS=2', () => {
       async () => {
         const r = await read();
         const all = [r, ...(r.earlierGenerations ?? [])].flatMap((g) => g.variants);
-        return all.reduce((n, v) => n + v.requests, 0) === total ? r : null;
+        // Each worker reloads the guardrail's change on its own: the report's current
+        // generation is the new one once the worker that answers serves it.
+        const moved = r.trips.length > 0 && r.generation !== r.trips[0]!.generation;
+        return all.reduce((n, v) => n + v.requests, 0) === total && moved ? r : null;
       },
-      5000,
+      15_000,
     );
     expect(withoutWindow(await read())).toEqual(withoutWindow(report));
     expect(report.trips).toHaveLength(1);

@@ -93,6 +93,35 @@ function replica(client: RedisClient, clock: { now: number }, metrics?: Experime
   return { recorder, flusher };
 }
 
+describe('generations that come into force in the same minute', () => {
+  it('the later one is the generation in force; the earlier one is listed before it with its own counts', async () => {
+    const clock = { now: T0 + 10 * MINUTE + 5_000 };
+    const a = replica(r.redis, clock);
+    // Weights 50/50, then 50/0 (a guardrail stop) 6 s later: both since the same minute.
+    const before = a.recorder.bind({ flags: [experimentFlag([50, 50], 'same-minute')] });
+    traffic(before, 400, 41, new Map());
+    await a.flusher.flush();
+    clock.now += 6_000;
+    const after = a.recorder.bind({ flags: [experimentFlag([50, 0], 'same-minute')] });
+    traffic(after, 200, 42, new Map());
+    await a.flusher.flush();
+    const gens = await r.redis.hgetall(experimentKeys(r.prefix).generations('same-minute'));
+    const [g0, g1] = [before.experiments[0]!.generation, after.experiments[0]!.generation];
+    expect(gens[`${g0}:since`]).toBe(gens[`${g1}:since`]);
+    expect(Number(gens[`${g1}:sinceMs`])).toBe(T0 + 10 * MINUTE + 11_000);
+    // Whatever order Redis gives the fields in, the later generation is the current one.
+    for (let i = 0; i < 3; i++) {
+      const report = (await readExperimentReport(r.redis, r.prefix, 'same-minute', {
+        ttlDays: 30,
+        nowMs: clock.now,
+      }))!;
+      expect(report.generation).toBe(g1);
+      expect(report.earlierGenerations.map((g) => g.generation)).toEqual([g0]);
+      expect(report.variants.reduce((n, v) => n + v.requests, 0)).toBe(200);
+    }
+  });
+});
+
 describe('two replicas, one Redis', () => {
   it('the merged result is exactly the sum of what both replicas observed', async () => {
     const clock = { now: T0 + 5_000 };
