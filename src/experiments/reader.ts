@@ -26,7 +26,7 @@ export interface GenerationInfo {
    * minute (a guardrail can stop a variant seconds after the experiment started). 0 when absent
    * (written by an older proflag).
    */
-  readonly sinceMs: number;
+  readonly sinceEpochMs: number;
 }
 
 /** generation → variant → counts */
@@ -89,7 +89,7 @@ export async function readGenerations(
       spec,
       since: Number.isFinite(since) ? since : 0,
       last: Number.isFinite(last) ? last : since,
-      sinceMs: Number.isFinite(sinceMs) ? sinceMs : 0,
+      sinceEpochMs: Number.isFinite(sinceMs) ? sinceMs : 0,
     });
   }
   return out;
