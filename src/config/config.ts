@@ -154,6 +154,7 @@ const envSchema = z.object({
   PROFLAG_STREAMS_PER_CONNECTION: int(0, 1_000_000).default(GRPC.streamsPerConnection),
   PROFLAG_GRPC_MAX_CONCURRENT_STREAMS: int(1, 100_000).default(GRPC.maxConcurrentStreams),
   PROFLAG_GRPC_MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(GRPC.maxMessageBytes),
+  PROFLAG_GRPC_MAX_ASSEMBLY_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(GRPC.maxAssemblyBytes),
   PROFLAG_GRPC_KEEPALIVE_MS: int(0, 86_400_000).default(GRPC.keepaliveMs),
   PROFLAG_GRPC_KEEPALIVE_TIMEOUT_MS: int(100, 600_000).default(GRPC.keepaliveTimeoutMs),
   PROFLAG_GRPC_IDLE_TIMEOUT_MS: int(0, 86_400_000).default(GRPC.idleTimeoutMs),
@@ -341,6 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     grpc: Object.freeze({
       maxConcurrentStreams: e.PROFLAG_GRPC_MAX_CONCURRENT_STREAMS,
       maxMessageBytes: e.PROFLAG_GRPC_MAX_MESSAGE_BYTES,
+      maxAssemblyBytes: e.PROFLAG_GRPC_MAX_ASSEMBLY_BYTES,
       keepaliveMs: e.PROFLAG_GRPC_KEEPALIVE_MS,
       keepaliveTimeoutMs: e.PROFLAG_GRPC_KEEPALIVE_TIMEOUT_MS,
       idleTimeoutMs: e.PROFLAG_GRPC_IDLE_TIMEOUT_MS,

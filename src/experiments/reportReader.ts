@@ -71,7 +71,9 @@ export async function readExperimentReport(
   const generations = await readGenerations(redis, keys, flag);
   if (generations.size === 0) return null;
   const nowMinute = minuteOf(options.nowMs ?? Date.now());
-  const infos = [...generations.values()].sort((a, b) => b.since - a.since || b.sinceEpochMs - a.sinceEpochMs || b.last - a.last);
+  const infos = [...generations.values()].sort(
+    (a, b) => b.since - a.since || b.sinceEpochMs - a.sinceEpochMs || b.last - a.last,
+  );
   const current = infos[0]!;
   const oldest = nowMinute - Math.ceil(options.ttlDays * 1440);
   const fromMinute =

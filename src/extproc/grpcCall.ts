@@ -5,7 +5,7 @@
 // half-close, an abort. Handlers (the ext_proc stream, the health service) never touch HTTP/2.
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../telemetry/logger.js';
-import { frameMessage, MessageReader, type FrameProblem, type FrameSink } from './framing.js';
+import { frameMessage, MessageReader, type AssemblyBudget, type FrameProblem, type FrameSink } from './framing.js';
 import type { AbortReason, CallListener, ExtProcCall } from './stream.js';
 
 export const GRPC_STATUS = {
@@ -111,11 +111,13 @@ function framed(message: Buffer): Buffer {
 
 export interface CallHooks {
   readonly maxMessageBytes: number;
+  /** Shared by every call of the server: bodies being assembled across DATA frames. */
+  readonly assemblyBudget?: AssemblyBudget;
   /** A coarse clock the server's sweeper advances; calls note the tick of their last message. */
   readonly clock: { tick: number };
   readonly logger: Logger;
   /** A call refused by the edge itself (oversize, compressed, deadline, idle), for metrics. */
-  onRefused(reason: 'too_large' | 'compressed' | 'deadline' | 'stream_idle' | 'truncated'): void;
+  onRefused(reason: 'too_large' | 'compressed' | 'over_budget' | 'deadline' | 'stream_idle' | 'truncated'): void;
   /** The call's HTTP/2 stream closed (whatever the reason). */
   onStreamClosed(call: GrpcServerCall): void;
 }
@@ -145,7 +147,7 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
     /** The connection's stream count (its policy). */
     private readonly connection: { streamClosed(resetByPeer: boolean): void },
   ) {
-    this.reader = new MessageReader(hooks.maxMessageBytes, this);
+    this.reader = new MessageReader(hooks.maxMessageBytes, this, hooks.assemblyBudget);
     this.lastActivity = hooks.clock.tick;
   }
 
@@ -168,6 +170,7 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
   /** @internal the stream closed (whatever the reason). */
   closed(): void {
     if (this.deadline !== null) clearTimeout(this.deadline);
+    this.reader.dispose();
     const code = this.stream.rstCode;
     // We only ever reset with NO_ERROR (or REFUSED_STREAM before a call starts), so another
     // code means the client's RST_STREAM (Envoy's CANCEL after END_STREAM).
@@ -283,9 +286,11 @@ export class GrpcServerCall implements ExtProcCall, FrameSink {
 
   onFrameProblem(problem: FrameProblem, detail: string): void {
     if (this.done) return;
-    this.hooks.onRefused(problem === 'too-large' ? 'too_large' : 'compressed');
+    this.hooks.onRefused(
+      problem === 'too-large' ? 'too_large' : problem === 'over-budget' ? 'over_budget' : 'compressed',
+    );
     this.deliverAbort('error');
-    this.finishWith(problem === 'too-large' ? GRPC_STATUS.RESOURCE_EXHAUSTED : GRPC_STATUS.INTERNAL, detail);
+    this.finishWith(problem === 'compressed' ? GRPC_STATUS.INTERNAL : GRPC_STATUS.RESOURCE_EXHAUSTED, detail);
   }
 
   // ---- internals ----------------------------------------------------------------------------

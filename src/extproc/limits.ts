@@ -7,6 +7,11 @@ export interface GrpcLimits {
   readonly maxConcurrentStreams: number;
   /** Largest gRPC message accepted; a bigger length prefix is refused before buffering. */
   readonly maxMessageBytes: number;
+  /**
+   * Bytes of messages being assembled across DATA frames, every call together; a message that
+   * would go over it is refused with RESOURCE_EXHAUSTED (Envoy then applies failure_mode_allow).
+   */
+  readonly maxAssemblyBytes: number;
   /** Streams per connection before a graceful close (the rapid-reset defence); 0 = never. */
   readonly streamsPerConnection: number;
   /** Close a connection that has had no open stream this long; 0 = never. */
@@ -28,6 +33,7 @@ export interface GrpcLimits {
 export const DEFAULT_GRPC_LIMITS: GrpcLimits = Object.freeze({
   maxConcurrentStreams: 1_000,
   maxMessageBytes: 4 * 1024 * 1024,
+  maxAssemblyBytes: 64 * 1024 * 1024,
   streamsPerConnection: 500,
   idleTimeoutMs: 300_000,
   handshakeTimeoutMs: 10_000,

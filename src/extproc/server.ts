@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { ConnectionPolicy, type CloseReason } from './connectionPolicy.js';
+import { AssemblyBudget } from './framing.js';
 import { DEFAULT_GRPC_LIMITS, type GrpcLimits } from './limits.js';
 import {
   encodeGrpcMessage,
@@ -76,6 +77,7 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
   const refused = {
     too_large: metrics.callsRefused.labels('too_large'),
     compressed: metrics.callsRefused.labels('compressed'),
+    over_budget: metrics.callsRefused.labels('over_budget'),
     deadline: metrics.callsRefused.labels('deadline'),
     stream_idle: metrics.callsRefused.labels('stream_idle'),
     truncated: metrics.callsRefused.labels('truncated'),
@@ -127,6 +129,7 @@ export async function startExtProcServer(options: ExtProcServerOptions): Promise
   const clock = { tick: 0 };
   const callHooks: CallHooks = {
     maxMessageBytes: limits.maxMessageBytes,
+    assemblyBudget: new AssemblyBudget(limits.maxAssemblyBytes),
     clock,
     logger,
     onRefused: (reason) => refused[reason].inc(),

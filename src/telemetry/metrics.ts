@@ -133,7 +133,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     callsRefused: new Counter({
       name: 'proflag_extproc_calls_refused_total',
-      help: 'gRPC calls refused by the edge, by reason (too_large, compressed, content_type, method, unimplemented, deadline, stream_idle)',
+      help: 'gRPC calls refused by the edge, by reason (too_large, compressed, over_budget: the messages being assembled would pass PROFLAG_GRPC_MAX_ASSEMBLY_BYTES, content_type, method, unimplemented, deadline, stream_idle)',
       labelNames: ['reason'] as const,
       registers,
     }),

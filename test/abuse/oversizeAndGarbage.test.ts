@@ -14,6 +14,8 @@ import { grpcFrame, PROCESS_PATH, RawH2Connection, requestHeadersMessage } from 
 import { startSidecarProcess, waitUntil, type SidecarProcess } from './helpers/sidecarProcess.js';
 
 const MAX_MESSAGE_BYTES = 512 * 1024;
+/** Every message being assembled across DATA frames, all streams together. */
+const MAX_ASSEMBLY_BYTES = 8 * MiB;
 const MESSAGE_TIMEOUT_MS = 200;
 /** "Within bounds" for input far larger than Envoy ever sends: answered or refused in 1 s. */
 const BOUND_MS = 1_000;
@@ -31,7 +33,12 @@ describe('oversize and garbage input', () => {
   let base: Footprint;
 
   beforeAll(async () => {
-    sidecar = await startSidecarProcess({ env: { PROFLAG_GRPC_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) } });
+    sidecar = await startSidecarProcess({
+      env: {
+        PROFLAG_GRPC_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
+        PROFLAG_GRPC_MAX_ASSEMBLY_BYTES: String(MAX_ASSEMBLY_BYTES),
+      },
+    });
     probe = await startProbe(sidecar);
     base = await footprint(sidecar);
   }, 60_000);
@@ -194,4 +201,51 @@ describe('oversize and garbage input', () => {
     }
     expect((await sidecar.metrics()).rssBytes - rssBefore, 'no room reserved for the claim').toBeLessThan(64 * MiB);
   }, 30_000);
+
+  it('large messages left unfinished on many streams hold no more than PROFLAG_GRPC_MAX_ASSEMBLY_BYTES in total', async () => {
+    const ANNOUNCED = 500 * 1024; // each stream announces a message of this size, sends 100 bytes
+    const STREAMS = 200; // 100 MB announced in all
+    const unfinished = Buffer.alloc(5 + 100);
+    unfinished.writeUInt32BE(ANNOUNCED, 1);
+    const overBudget = async () =>
+      (await sidecar.metrics()).sum('proflag_extproc_calls_refused_total', { reason: 'over_budget' });
+    const external = async () => (await sidecar.metricsAfterGc()).sum('proflag_nodejs_external_memory_bytes');
+    const refusedBefore = await overBudget();
+    const externalBefore = await external();
+    const held = Math.floor(MAX_ASSEMBLY_BYTES / ANNOUNCED);
+    const conn = new RawH2Connection(sidecar.grpcPort);
+    try {
+      await duringProbe(probe, async () => {
+        await conn.connected;
+        for (let i = 0; i < STREAMS; i++) conn.sendData(conn.openStream(), unfinished);
+        expect(
+          await waitUntil(async () => (await overBudget()) - refusedBefore >= STREAMS - held, 10_000, 50),
+          'every stream past the budget refused',
+        ).toBe(true);
+      });
+      expect((await overBudget()) - refusedBefore).toBe(STREAMS - held);
+      // What the held streams reserved is memory the process holds (external buffers): within
+      // the budget, not streams × announced size.
+      const grew = (await external()) - externalBefore;
+      console.info(
+        `[assembly budget] ${STREAMS} streams announced ${(STREAMS * ANNOUNCED) / MiB} MiB; ${held} held, ` +
+          `${STREAMS - held} refused; external memory +${(grew / MiB).toFixed(1)} MiB (budget ${MAX_ASSEMBLY_BYTES / MiB} MiB)`,
+      );
+      expect(grew).toBeLessThan(MAX_ASSEMBLY_BYTES + 4 * MiB);
+    } finally {
+      conn.destroy();
+    }
+    // Their streams gone, the budget is free again: a new unfinished message is held, not refused.
+    await new Promise((r) => setTimeout(r, 500)); // the connection's close reaches its streams
+    const again = new RawH2Connection(sidecar.grpcPort);
+    try {
+      await again.connected;
+      const before = await overBudget();
+      for (let i = 0; i < held; i++) again.sendData(again.openStream(), unfinished);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await overBudget()).toBe(before);
+    } finally {
+      again.destroy();
+    }
+  }, 60_000);
 });

@@ -1,15 +1,19 @@
 // gRPC length-prefixed framing: messages across and within chunks, the size limit checked on
 // the prefix (before buffering), the compressed flag refused.
 import { describe, expect, it } from 'vitest';
-import { frameMessage, MessageReader, type FrameProblem } from '../../../src/extproc/framing.js';
+import { AssemblyBudget, frameMessage, MessageReader, type FrameProblem } from '../../../src/extproc/framing.js';
 
-function reader(max = 1024) {
+function reader(max = 1024, budget?: AssemblyBudget) {
   const messages: string[] = [];
   const problems: FrameProblem[] = [];
-  const r = new MessageReader(max, {
-    onMessage: (m) => messages.push(m.toString()),
-    onFrameProblem: (p) => problems.push(p),
-  });
+  const r = new MessageReader(
+    max,
+    {
+      onMessage: (m) => messages.push(m.toString()),
+      onFrameProblem: (p) => problems.push(p),
+    },
+    budget,
+  );
   return { r, messages, problems };
 }
 
@@ -55,5 +59,40 @@ describe('MessageReader', () => {
     f[0] = 1;
     r.push(f);
     expect(problems).toEqual(['compressed']);
+  });
+
+  it('assembles messages across chunks only within the shared budget, and gives it back', () => {
+    const budget = new AssemblyBudget(1000);
+    const message = frameMessage(Buffer.from('m'.repeat(400)));
+    // Two readers each start a 400-byte message: 800 of 1,000 reserved.
+    const a = reader(4096, budget);
+    const b = reader(4096, budget);
+    a.r.push(message.subarray(0, 10));
+    b.r.push(message.subarray(0, 10));
+    expect(budget.usedBytes).toBe(800);
+    // A third one would pass the budget: refused before its body is allocated.
+    const c = reader(4096, budget);
+    c.r.push(message.subarray(0, 10));
+    expect(c.problems).toEqual(['over-budget']);
+    expect(budget.usedBytes).toBe(800);
+    // Completing a message gives its bytes back; a disposed (closed) reader too.
+    a.r.push(message.subarray(10));
+    expect(a.messages).toEqual(['m'.repeat(400)]);
+    expect(budget.usedBytes).toBe(400);
+    b.r.dispose();
+    expect(budget.usedBytes).toBe(0);
+    // Whole messages within one chunk never touch the budget.
+    const d = reader(4096, new AssemblyBudget(0));
+    d.r.push(Buffer.concat([message, message]));
+    expect([d.messages.length, d.problems]).toEqual([2, []]);
+    // A reader that fails for another reason gives back what it held.
+    const e = reader(4096, budget);
+    e.r.push(message.subarray(0, 10));
+    expect(budget.usedBytes).toBe(400);
+    const compressed = frameMessage(Buffer.from('zz'));
+    compressed[0] = 1;
+    e.r.push(Buffer.concat([message.subarray(10), compressed]));
+    expect(e.problems).toEqual(['compressed']);
+    expect(budget.usedBytes).toBe(0);
   });
 });

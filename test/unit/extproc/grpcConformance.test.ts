@@ -410,3 +410,42 @@ describe('graceful shutdown', () => {
     ).rejects.toThrow(/ECONNREFUSED/);
   });
 });
+
+describe('messages being assembled share one budget (PROFLAG_GRPC_MAX_ASSEMBLY_BYTES)', () => {
+  let server: ExtProcServer;
+  let metrics: Metrics;
+  const IDLE_MS = 800;
+  beforeAll(async () => {
+    ({ server, metrics } = await start({
+      maxMessageBytes: 64 * 1024,
+      maxAssemblyBytes: 100 * 1024,
+      streamIdleTimeoutMs: IDLE_MS,
+    }));
+  });
+  afterAll(() => server.shutdown(500));
+
+  /** A length prefix announcing 60 KiB, then 1 KiB of it: the stream holds a 60 KiB body. */
+  const unfinished = () => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(60 * 1024, 1);
+    return Buffer.concat([prefix, Buffer.alloc(1024)]);
+  };
+
+  it('refuses a message past the budget with RESOURCE_EXHAUSTED, and serves again once the holder is gone', async () => {
+    const holder = rawRequest(server.port, {}, unfinished(), false);
+    await sleep(100);
+    const refused = await rawRequest(server.port, {}, unfinished(), false);
+    expect(grpcStatus(refused)).toBe(8);
+    expect(refused.ms).toBeLessThan(IDLE_MS / 2); // at once, not at the idle timeout
+    expect(await count(metrics.callsRefused, 'over_budget')).toBe(1);
+    // The holder ends at the stream idle timeout; its reservation is given back.
+    expect(grpcStatus(await holder)).toBe(0);
+    const next = await rawRequest(server.port, {}, unfinished(), false);
+    expect(grpcStatus(next)).toBe(0);
+    expect(next.ms).toBeGreaterThanOrEqual(IDLE_MS * 0.8); // held (reserved), then idle-ended
+    // A whole message in one DATA frame is decided as always.
+    const whole = await rawRequest(server.port, {}, frame(REQUEST_HEADERS));
+    expect(grpcStatus(whole)).toBe(0);
+    expect(await count(metrics.callsRefused, 'over_budget')).toBe(1);
+  });
+});
