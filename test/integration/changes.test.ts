@@ -265,59 +265,31 @@ describe('the atomic change path', () => {
     const cli = (file: string, ...args: string[]) =>
       run('redis-cli', ['-h', url.hostname, '-p', url.port || '6379', '--eval', `${LUA}${file}`, ...args]);
     const k = keys;
-    const put = await cli(
-      'put.lua',
+    // What every change script takes first (the "common" block of src/changes/lua/*.lua): KEYS
+    // version, audit and the flag; after the ',', ARGV changes channel, who, audit MAXLEN,
+    // reason, detail.
+    const common = (name: string, reason = '') => [
       k.version,
       k.audit,
-      k.flag('by-hand'),
+      k.flag(name),
       ',',
       k.changes,
       'operator',
       '10000',
-      'incident 42',
+      reason,
       '',
-      'by-hand',
-      flagJson('by-hand'),
-    );
+    ];
+    const put = await cli('put.lua', ...common('by-hand', 'incident 42'), 'by-hand', flagJson('by-hand'));
     expect(put.stdout).toBe('1\ncreate\n');
     const sha = (await changes.reads.flagText('by-hand'))!.sha1;
     const off = JSON.stringify({ ...doc('by-hand'), enabled: false });
     // The same compare-and-set twice: the second one's sha1 is stale.
-    const disable = () =>
-      cli(
-        'cas.lua',
-        k.version,
-        k.audit,
-        k.flag('by-hand'),
-        ',',
-        k.changes,
-        'operator',
-        '10000',
-        '',
-        '',
-        'by-hand',
-        'disable',
-        sha,
-        off,
-      );
+    const disable = () => cli('cas.lua', ...common('by-hand'), 'by-hand', 'disable', sha, off);
     const cas = await disable();
     expect(cas.stdout).toBe('2\n');
     const stale = await disable();
     expect(stale.stdout).toMatch(/PROFLAG_CONFLICT/);
-    const wrongName = await cli(
-      'put.lua',
-      k.version,
-      k.audit,
-      k.flag('by-hand'),
-      ',',
-      k.changes,
-      'operator',
-      '10000',
-      '',
-      '',
-      'by-hand',
-      flagJson('other'),
-    );
+    const wrongName = await cli('put.lua', ...common('by-hand'), 'by-hand', flagJson('other'));
     expect(wrongName.stdout).toMatch(/PROFLAG_BADINPUT/);
     expect(await redis.get(k.version)).toBe('2');
     expect((await auditEntries()).map((e) => [e['who'], e['action'], e['reason']])).toEqual([
