@@ -1,5 +1,6 @@
 // Small statistics and timing helpers shared by the benches. Every figure a bench reports is a
 // median over rounds (these machines are 2-core and noisy), so the helpers work on plain arrays.
+import { seededRandom } from '../../test/helpers/seededRandom.js';
 
 /** Nanoseconds since an arbitrary origin, as a double (exact below 2^53 ns ≈ 104 days). */
 export function nowNs(): number {
@@ -82,17 +83,8 @@ export function warmUp(fn: () => void, minMs: number, minCalls = 1_000): void {
   }
 }
 
-/** Seeded PRNG (mulberry32): every bench builds the same fixtures in every process. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (the tests' mulberry32): every bench builds the same fixtures in every process. */
+export const createRng: (seed: number) => () => number = seededRandom;
 
 export function pick<T>(rng: () => number, items: readonly T[]): T {
   return items[Math.floor(rng() * items.length)]!;
