@@ -9,7 +9,9 @@ import {
 } from '../../../src/extproc/requestProcessor.js';
 import { parseFlagValue } from '../../../src/flags/schema.js';
 import { compileSnapshot } from '../../../src/matcher/compile.js';
-import { NO_MUTATION } from '../../../src/routing/mutationPlan.js';
+import { decide } from '../../../src/matcher/match.js';
+import { encodeProcessingResponse } from '../../../src/extproc/replyEncoder.js';
+import { NO_MUTATION, planMutation } from '../../../src/routing/mutationPlan.js';
 import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics } from '../../../src/telemetry/metrics.js';
 import { profileOf } from '../../helpers/profiles.js';
@@ -123,5 +125,49 @@ describe('reply cache', () => {
     // A client-sent route header changes the reply too (it must be overwritten).
     const d = process(headersViewOf({}, { headers: { headers: [h(':path', '/a'), h('x-proflag-cluster', 'evil')] } }));
     expect(d).not.toBe(c);
+  });
+});
+
+describe('rewritePath replies', () => {
+  it("are the pure plan with the request's :path, whatever the cached reply they are built from", () => {
+    const f = parseFlagValue({
+      name: 'v2',
+      enabled: true,
+      actions: {
+        route: { cluster: 'api_v2' },
+        requestHeaders: { set: { 'x-api': 'v2' }, remove: ['x-old'] },
+        rewritePath: { prefix: '/api/v1/', to: '/api/v2/' },
+      },
+    });
+    if (!f.ok) throw new Error(JSON.stringify(f.issues));
+    const snapshot = compileSnapshot([f.flag], { version: 3, source: 't', rejected: [] });
+    const process = createRequestProcessor({
+      snapshots: { current: snapshot, stale: false },
+      extract: () => profileOf(),
+      routing,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: createLogger('silent'),
+    });
+    const paths = ['/api/v1/items?id=7', '/api/v1/' + 'x'.repeat(200), '/api/v1/items?id=8'];
+    for (const sentRoute of [false, true]) {
+      for (const rawPath of paths) {
+        const list = [h(':path', rawPath), ...(sentRoute ? [h('x-proflag-cluster', 'evil')] : [])];
+        const out = process(headersViewOf({}, { headers: { headers: list } }));
+        const headers = new RequestHeaders(list);
+        const plan = planMutation(
+          decide(snapshot, profileOf(), headers),
+          { routeHeaderSent: sentRoute, flagsHeaderSent: false, rawPath },
+          routing,
+        );
+        expect(plan.path).toBe(rawPath.replace('/api/v1/', '/api/v2/'));
+        expect(out.response).toEqual(toCommonResponse(plan));
+        expect(out.cluster).toBe('api_v2');
+        const whole = encodeProcessingResponse({
+          request_headers: { response: out.response },
+          dynamic_metadata: out.dynamicMetadata!,
+        });
+        expect(out.reply.equals(whole)).toBe(true);
+      }
+    }
   });
 });
